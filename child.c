@@ -1,0 +1,99 @@
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "options.h"
+
+int
+child_exit_status(int wstatus)
+{
+	if (WIFEXITED(wstatus)) {
+		return WEXITSTATUS(wstatus);
+	}
+	if (WIFSIGNALED(wstatus)) {
+		return 128 + WTERMSIG(wstatus);
+	}
+	return EXIT_FAILURE_SUPERVISE;
+}
+
+int
+child_exec_status(int err)
+{
+	return err == ENOENT || err == ENOTDIR ? EXIT_ENOENT : EXIT_CANNOT_INVOKE;
+}
+
+static void __attribute__((noreturn))
+run_child(const struct child_spec *spec, int report_fd)
+{
+	int err;
+
+	sig_restore(spec->sig);
+	if (spec->new_session && setsid() < 0) {
+		err = errno;
+		goto fail;
+	}
+	/*
+	 * Arm the parent-death signal first, then compare with the pid the
+	 * parent recorded before the fork: a parent that died in between is
+	 * caught by the comparison, one that dies later by the signal.
+	 * getppid() taken here instead would already be the new parent.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+		err = errno;
+		goto fail;
+	}
+	if (getppid() != spec->parent) {
+		_exit(EXIT_FAILURE_SUPERVISE);
+	}
+	execvp(spec->argv[0], spec->argv);
+	err = errno;
+fail:
+	/* The parent reads this; a short write only loses the detail. */
+	if (write(report_fd, &err, sizeof(err)) < 0) {
+		err = EIO;
+	}
+	_exit(child_exec_status(err));
+}
+
+pid_t
+child_start(const struct child_spec *spec, int *exec_errno)
+{
+	int fds[2], err = 0;
+	ssize_t n;
+	pid_t pid;
+
+	*exec_errno = 0;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		close(fds[0]);
+		close(fds[1]);
+		errno = err;
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		run_child(spec, fds[1]);
+	}
+	close(fds[1]);
+	/*
+	 * The write end closes at the exec (close-on-exec) or carries the
+	 * exec's errno: either comes at once, so this read does not stall
+	 * the loop.  Our signals are blocked, so nothing interrupts it.
+	 */
+	do {
+		n = read(fds[0], &err, sizeof(err));
+	} while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	if (n == (ssize_t)sizeof(err)) {
+		*exec_errno = err != 0 ? err : EIO;
+	}
+	return pid;
+}

@@ -1,0 +1,206 @@
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "options.h"
+#include "parse.h"
+
+enum {
+	OPT_FOREGROUND = 256,
+	OPT_IGNORE_PARENT_DEATH,
+	OPT_PARENT_PID,
+	OPT_PRESERVE_STATUS,
+};
+
+/* Sorted by name, as the short options in the getopt string are. */
+static const struct option long_options[] = {
+	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
+	{ "help", no_argument, NULL, 'h' },
+	{ "ignore-parent-death", no_argument, NULL, OPT_IGNORE_PARENT_DEATH },
+	{ "kill-after", required_argument, NULL, 'k' },
+	{ "parent-pid", required_argument, NULL, OPT_PARENT_PID },
+	{ "preserve-status", no_argument, NULL, OPT_PRESERVE_STATUS },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "signal", required_argument, NULL, 's' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * "+" stops at the first non-option, so COMMAND's own options reach it;
+ * ":" makes a missing argument distinguishable from an unknown option.
+ */
+static const char short_options[] = "+:hk:qs:t:vV";
+
+const char opts_usage[] =
+"Usage: supervise [OPTION]... [--] COMMAND [ARG]...\n"
+"Run COMMAND in a session of its own; on a timeout or cancel, stop its whole\n"
+"process tree and exit with a status that says what happened.\n"
+"\n"
+"  -t, --timeout=DURATION     stop the run DURATION after COMMAND starts\n"
+"                             (default: no timeout; 0: none)\n"
+"  -k, --kill-after=DURATION  grace between the stop signal and SIGKILL\n"
+"                             (default 10s; 0: SIGKILL at once)\n"
+"  -s, --signal=SIGNAL        the stop signal (default TERM)\n"
+"      --foreground           keep COMMAND in supervise's process group, so\n"
+"                             it can use the terminal (one process; no\n"
+"                             protection against a process-group SIGKILL)\n"
+"      --preserve-status      on timeout, exit with COMMAND's own status\n"
+"      --parent-pid=PID       the parent supervise must outlive (default:\n"
+"                             the parent at start)\n"
+"      --ignore-parent-death  do not cancel the run when the parent dies\n"
+"  -q, --quiet                print errors only\n"
+"  -v, --verbose              also print start, exit and timing details\n"
+"  -h, --help                 print this help and exit\n"
+"  -V, --version              print the version and exit\n"
+"\n"
+"DURATION is a number with an optional fraction and unit: ms, s (default),\n"
+"m, h or d.  SIGNAL is a name (TERM, SIGTERM, term) or a number.\n"
+"SIGTERM, SIGINT, SIGHUP and SIGQUIT cancel the run; SIGALRM times it out\n"
+"now; SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to COMMAND.\n"
+"\n"
+"Exit status:\n"
+"  N        COMMAND exited with N\n"
+"  124      the run timed out (COMMAND's status with --preserve-status)\n"
+"  125      supervise itself failed (bad usage, setup, lost supervisor)\n"
+"  126      COMMAND was found but could not be run\n"
+"  127      COMMAND was not found\n"
+"  128+N    COMMAND died of signal N, or the run was cancelled by signal N\n"
+"  129      the parent of supervise died\n";
+
+static int __attribute__((format(printf, 3, 4)))
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return OPTS_ERROR;
+}
+
+/*
+ * The option's name as the user typed it, for messages: a long option from
+ * argv (getopt_long has moved optind past it), a short one from optopt (it
+ * may sit inside a cluster such as "-qx").
+ */
+static const char *
+typed_name(char **argv, char *buf, size_t len)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+
+	if (arg != NULL && strncmp(arg, "--", 2) == 0) {
+		snprintf(buf, len, "%.*s", (int)strcspn(arg, "="), arg);
+	} else {
+		snprintf(buf, len, "-%c", optopt);
+	}
+	return buf;
+}
+
+static int
+parse_stop_signal(const char *arg, int *sig, char *err, size_t errlen)
+{
+	int s = parse_signal(arg);
+
+	if (s < 0) {
+		return fail(err, errlen, "invalid signal '%s'", arg);
+	}
+	/*
+	 * A stop signal must end processes, or at least ask them to: 0 does
+	 * nothing, and the job-control signals would only suspend a tree that
+	 * supervise then resumes with SIGCONT.
+	 */
+	if (s == 0 || s == SIGSTOP || s == SIGTSTP || s == SIGTTIN ||
+	    s == SIGTTOU || s == SIGCONT) {
+		return fail(err, errlen, "signal '%s' cannot be the stop signal", arg);
+	}
+	*sig = s;
+	return OPTS_RUN;
+}
+
+static int
+parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
+{
+	char name[64];
+
+	switch (c) {
+	case 'k':
+		if (parse_duration(optarg, &o->kill_after_ns) < 0) {
+			return fail(err, errlen, "invalid duration '%s'", optarg);
+		}
+		return OPTS_RUN;
+	case 'q':
+		o->verbosity = -1;
+		return OPTS_RUN;
+	case 's':
+		return parse_stop_signal(optarg, &o->stop_signal, err, errlen);
+	case 't':
+		if (parse_duration(optarg, &o->timeout_ns) < 0) {
+			return fail(err, errlen, "invalid duration '%s'", optarg);
+		}
+		return OPTS_RUN;
+	case 'v':
+		o->verbosity = 1;
+		return OPTS_RUN;
+	case OPT_FOREGROUND:
+		o->foreground = true;
+		return OPTS_RUN;
+	case OPT_IGNORE_PARENT_DEATH:
+		o->ignore_parent_death = true;
+		return OPTS_RUN;
+	case OPT_PARENT_PID:
+		o->parent_pid = parse_pid(optarg);
+		if (o->parent_pid < 0) {
+			return fail(err, errlen, "invalid process id '%s'", optarg);
+		}
+		return OPTS_RUN;
+	case OPT_PRESERVE_STATUS:
+		o->preserve_status = true;
+		return OPTS_RUN;
+	case ':':
+		return fail(err, errlen, "option '%s' requires an argument",
+			    typed_name(argv, name, sizeof(name)));
+	default:
+		return fail(err, errlen, "unknown option '%s'",
+			    typed_name(argv, name, sizeof(name)));
+	}
+}
+
+enum opts_result
+opts_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
+{
+	int c, r;
+
+	memset(o, 0, sizeof(*o));
+	o->kill_after_ns = UINT64_C(10000000000);
+	o->stop_signal = SIGTERM;
+	err[0] = '\0';
+
+	/* optind 0 makes glibc reinitialise getopt, so this can run twice. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, short_options, long_options,
+				NULL)) != -1) {
+		if (c == 'h') {
+			return OPTS_HELP;
+		}
+		if (c == 'V') {
+			return OPTS_VERSION;
+		}
+		r = parse_one(o, c, argv, err, errlen);
+		if (r != OPTS_RUN) {
+			return (enum opts_result)r;
+		}
+	}
+	if (optind >= argc) {
+		snprintf(err, errlen, "missing command");
+		return OPTS_ERROR;
+	}
+	o->command = argv + optind;
+	return OPTS_RUN;
+}

@@ -1,0 +1,49 @@
+#ifndef SUPERVISE_OPTIONS_H
+#define SUPERVISE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SUPERVISE_VERSION "0.1.0"
+
+/* Exit statuses of supervise's own (see EXIT STATUS in supervise.1). */
+enum {
+	EXIT_TIMEDOUT = 124,
+	EXIT_FAILURE_SUPERVISE = 125,
+	EXIT_CANNOT_INVOKE = 126,
+	EXIT_ENOENT = 127,
+};
+
+struct options {
+	uint64_t timeout_ns;		/* 0: none */
+	uint64_t kill_after_ns;		/* grace before SIGKILL */
+	int stop_signal;
+	bool foreground;
+	bool preserve_status;
+	bool ignore_parent_death;
+	pid_t parent_pid;		/* 0: the parent at start */
+	int verbosity;			/* -1 quiet, 0 normal, 1 verbose */
+	char **command;			/* NULL-terminated COMMAND [ARG]... */
+};
+
+enum opts_result {
+	OPTS_RUN,
+	OPTS_HELP,
+	OPTS_VERSION,
+	OPTS_ERROR,
+};
+
+/*
+ * Fills *o from argv.  Never prints and never exits: on OPTS_ERROR the
+ * one-line reason (without the "supervise: " prefix) is in err.  Uses
+ * getopt_long() and so resets and changes its globals.
+ */
+enum opts_result opts_parse(struct options *o, int argc, char **argv,
+			    char *err, size_t errlen);
+
+/* The text of --help. */
+extern const char opts_usage[];
+
+#endif

@@ -1,0 +1,211 @@
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "parse.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+#define NS_PER_S UINT64_C(1000000000)
+
+static uint64_t
+unit_ns(const char *unit)
+{
+	if (*unit == '\0' || strcmp(unit, "s") == 0) {
+		return NS_PER_S;
+	}
+	if (strcmp(unit, "ms") == 0) {
+		return NS_PER_MS;
+	}
+	if (strcmp(unit, "m") == 0) {
+		return 60 * NS_PER_S;
+	}
+	if (strcmp(unit, "h") == 0) {
+		return 3600 * NS_PER_S;
+	}
+	if (strcmp(unit, "d") == 0) {
+		return 86400 * NS_PER_S;
+	}
+	return 0;
+}
+
+int
+parse_duration(const char *text, uint64_t *ns)
+{
+	/*
+	 * The digits are gathered into one 128-bit integer (with the count
+	 * of fraction digits) so that "0.1" is exact and nothing goes through
+	 * floating point.  Once the integer passes 10^20 the value is far
+	 * beyond 2^64 ns whatever the unit, so more digits only saturate.
+	 */
+	const unsigned __int128 cap = (unsigned __int128)100000000000ULL * 1000000000ULL;
+	unsigned __int128 mant = 0, scale = 1, v;
+	const char *p = text;
+	int digits = 0, frac = 0, saturated = 0, nonzero = 0;
+	uint64_t unit;
+
+	for (; isdigit((unsigned char)*p); p++, digits++) {
+		nonzero |= *p != '0';
+		if (mant < cap) {
+			mant = mant * 10 + (unsigned)(*p - '0');
+		} else {
+			saturated = 1;
+		}
+	}
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
+			nonzero |= *p != '0';
+			/* Past 18 fraction digits, nothing below 1 ns is left. */
+			if (frac < 18 && mant < cap) {
+				mant = mant * 10 + (unsigned)(*p - '0');
+				scale *= 10;
+				frac++;
+			}
+		}
+	}
+	unit = unit_ns(p);
+	if (digits == 0 || unit == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (saturated) {
+		*ns = DURATION_FOREVER;
+		return 0;
+	}
+	v = mant * unit / scale;
+	if (v >= DURATION_FOREVER) {
+		*ns = DURATION_FOREVER;
+	} else if (v == 0 && nonzero) {
+		*ns = 1;
+	} else {
+		*ns = (uint64_t)v;
+	}
+	return 0;
+}
+
+static int
+parse_number(const char *text, long max)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)*text)) {
+		return -1;
+	}
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max) {
+		return -1;
+	}
+	return (int)v;
+}
+
+int
+parse_signal(const char *text)
+{
+	const char *name = text;
+	int sig, off;
+
+	if (isdigit((unsigned char)*text)) {
+		return parse_number(text, SIGRTMAX);
+	}
+	if (strncasecmp(name, "SIG", 3) == 0) {
+		name += 3;
+	}
+	if (*name == '\0') {
+		return -1;
+	}
+	for (sig = 1; sig < SIGRTMIN; sig++) {
+		const char *abbrev = sigabbrev_np(sig);
+		if (abbrev != NULL && strcasecmp(name, abbrev) == 0) {
+			return sig;
+		}
+	}
+	/* Common aliases that sigabbrev_np() does not return. */
+	if (strcasecmp(name, "IOT") == 0) {
+		return SIGABRT;
+	}
+	if (strcasecmp(name, "POLL") == 0) {
+		return SIGIO;
+	}
+	if (strcasecmp(name, "CLD") == 0) {
+		return SIGCHLD;
+	}
+	if (strncasecmp(name, "RTMIN", 5) == 0) {
+		if (name[5] == '\0') {
+			return SIGRTMIN;
+		}
+		off = name[5] == '+' ? parse_number(name + 6, SIGRTMAX - SIGRTMIN) : -1;
+		return off < 0 ? -1 : SIGRTMIN + off;
+	}
+	if (strncasecmp(name, "RTMAX", 5) == 0) {
+		if (name[5] == '\0') {
+			return SIGRTMAX;
+		}
+		off = name[5] == '-' ? parse_number(name + 6, SIGRTMAX - SIGRTMIN) : -1;
+		return off < 0 ? -1 : SIGRTMAX - off;
+	}
+	return -1;
+}
+
+const char *
+sig_name(int sig, char *buf, size_t len)
+{
+	const char *abbrev = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) : NULL;
+
+	if (abbrev != NULL) {
+		snprintf(buf, len, "SIG%s", abbrev);
+	} else if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+		if (sig == SIGRTMIN) {
+			snprintf(buf, len, "SIGRTMIN");
+		} else {
+			snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
+		}
+	} else {
+		snprintf(buf, len, "signal %d", sig);
+	}
+	return buf;
+}
+
+const char *
+fmt_duration(uint64_t ns, char *buf, size_t len)
+{
+	uint64_t s = ns / NS_PER_S, rest = ns % NS_PER_S;
+
+	if (ns == DURATION_FOREVER) {
+		snprintf(buf, len, "forever");
+	} else if (ns < NS_PER_S && ns % NS_PER_MS == 0) {
+		snprintf(buf, len, "%llums", (unsigned long long)(ns / NS_PER_MS));
+	} else if (ns < NS_PER_S) {
+		snprintf(buf, len, "%.3gms", (double)ns / 1e6);
+	} else if (rest == 0 && s >= 60 && s % 60 == 0 && s < 3600) {
+		snprintf(buf, len, "%llum", (unsigned long long)(s / 60));
+	} else if (rest == 0) {
+		snprintf(buf, len, "%llus", (unsigned long long)s);
+	} else {
+		/* Up to three decimals, trailing zeros dropped. */
+		char tmp[32];
+		size_t n;
+		snprintf(tmp, sizeof(tmp), "%.3f", (double)ns / 1e9);
+		n = strlen(tmp);
+		while (n > 0 && tmp[n - 1] == '0') {
+			tmp[--n] = '\0';
+		}
+		if (n > 0 && tmp[n - 1] == '.') {
+			tmp[--n] = '\0';
+		}
+		snprintf(buf, len, "%ss", tmp);
+	}
+	return buf;
+}
+
+int
+parse_pid(const char *text)
+{
+	int v = parse_number(text, 0x7fffffff);
+
+	return v > 0 ? v : -1;
+}

@@ -1,0 +1,43 @@
+#ifndef SUPERVISE_PARSE_H
+#define SUPERVISE_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A duration in nanoseconds; DURATION_FOREVER is "practically forever". */
+#define DURATION_FOREVER UINT64_MAX
+
+/*
+ * Parses a DURATION: a non-negative decimal number with an optional
+ * fraction ("1.5", ".5", "2."; no sign, exponent or blanks) and an optional
+ * unit: ms, s (the default), m, h or d.  A value too large for 64 bits of
+ * nanoseconds saturates to DURATION_FOREVER; a non-zero value never rounds
+ * down to zero.  Returns 0 and sets *ns, or -1 (errno EINVAL) on bad text.
+ */
+int parse_duration(const char *text, uint64_t *ns);
+
+/*
+ * Parses a SIGNAL: a name with or without "SIG" in any case ("TERM",
+ * "sigterm", "RTMIN+2") or a number from 0 to SIGRTMAX.  Returns the
+ * number, or -1 on bad text.
+ */
+int parse_signal(const char *text);
+
+/*
+ * Writes the name of signal sig ("SIGTERM", "SIGRTMIN+2") into buf.
+ * Unknown numbers come out as "signal N".  Returns buf.
+ */
+const char *sig_name(int sig, char *buf, size_t len);
+
+/*
+ * Formats a duration for humans ("10s", "1.5s", "250ms", "2m30s"), into buf.
+ * Returns buf.
+ */
+const char *fmt_duration(uint64_t ns, char *buf, size_t len);
+
+/*
+ * Parses a positive process id.  Returns it, or -1 on bad text.
+ */
+int parse_pid(const char *text);
+
+#endif

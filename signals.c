@@ -1,0 +1,158 @@
+#include <sys/signalfd.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "signals.h"
+#include "tree.h"
+
+/* Signals that cancel, time out or are forwarded: kept ignored if so. */
+static const int optional_signals[] = {
+	SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH,
+};
+
+static bool
+is_ignored(int sig)
+{
+	struct sigaction sa;
+
+	return sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
+}
+
+static int
+set_handler(int sig, void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(sig, &sa, NULL);
+}
+
+int
+sig_setup(struct sig_state *ss)
+{
+	size_t i;
+	int saved;
+
+	memset(ss, 0, sizeof(*ss));
+	ss->fd = -1;
+	if (sigprocmask(SIG_SETMASK, NULL, &ss->orig_mask) < 0) {
+		return -1;
+	}
+	sigemptyset(&ss->handled);
+	for (i = 0; i < sizeof(optional_signals) / sizeof(optional_signals[0]); i++) {
+		if (!is_ignored(optional_signals[i])) {
+			sigaddset(&ss->handled, optional_signals[i]);
+		}
+	}
+	sigaddset(&ss->handled, SIGCHLD);
+	sigaddset(&ss->handled, SIG_PARENT_DEATH);
+	sigaddset(&ss->handled, SIG_FRONT_DEATH);
+
+	/*
+	 * Block before anything is forked, so that no signal meant for the
+	 * loop can be delivered with its default action in between.
+	 */
+	if (sigprocmask(SIG_BLOCK, &ss->handled, NULL) < 0) {
+		return -1;
+	}
+	ss->fd = signalfd(-1, &ss->handled, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (ss->fd < 0) {
+		goto undo;
+	}
+	ss->chld_was_ignored = is_ignored(SIGCHLD);
+	if (ss->chld_was_ignored && set_handler(SIGCHLD, SIG_DFL) < 0) {
+		goto undo;
+	}
+	ss->pipe_was_default = !is_ignored(SIGPIPE);
+	if (ss->pipe_was_default && set_handler(SIGPIPE, SIG_IGN) < 0) {
+		goto undo;
+	}
+	return 0;
+undo:
+	saved = errno;
+	if (ss->chld_was_ignored) {
+		set_handler(SIGCHLD, SIG_IGN);
+	}
+	if (ss->fd >= 0) {
+		close(ss->fd);
+		ss->fd = -1;
+	}
+	sigprocmask(SIG_SETMASK, &ss->orig_mask, NULL);
+	errno = saved;
+	return -1;
+}
+
+bool
+sig_is_handled(const struct sig_state *ss, int sig)
+{
+	return sigismember(&ss->handled, sig) == 1;
+}
+
+void
+sig_restore(const struct sig_state *ss)
+{
+	/* sigaction and sigprocmask are async-signal-safe. */
+	if (ss->chld_was_ignored) {
+		set_handler(SIGCHLD, SIG_IGN);
+	}
+	if (ss->pipe_was_default) {
+		set_handler(SIGPIPE, SIG_DFL);
+	}
+	sigprocmask(SIG_SETMASK, &ss->orig_mask, NULL);
+}
+
+int
+sig_read(const struct sig_state *ss, struct signalfd_siginfo *si)
+{
+	ssize_t n;
+
+	do {
+		n = read(ss->fd, si, sizeof(*si));
+	} while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(*si)) {
+		return 1;
+	}
+	if (n < 0 && errno == EAGAIN) {
+		return 0;
+	}
+	if (n >= 0) {
+		errno = EIO;
+	}
+	return -1;
+}
+
+int
+sig_wait(const struct sig_state *ss, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = ss->fd, .events = POLLIN };
+	uint64_t now, ms;
+	int r;
+
+	for (;;) {
+		int timeout = -1;
+
+		if (deadline != UINT64_MAX) {
+			now = tree_now();
+			if (now >= deadline) {
+				return 0;
+			}
+			/* Round up, so that we never wake just before it. */
+			ms = (deadline - now + 999999) / 1000000;
+			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
+		}
+		r = poll(&pfd, 1, timeout);
+		if (r > 0) {
+			return 1;
+		}
+		if (r < 0 && errno != EINTR) {
+			return -1;
+		}
+		/* A far deadline is waited for in slices of INT_MAX ms. */
+	}
+}

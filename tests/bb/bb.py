@@ -1,0 +1,199 @@
+"""Helpers for supervise's black-box tests (imported by tests/bb/test_*.py).
+
+Every test runs in a process of its own that is a child subreaper (see
+tests/blackbox.py), so processes that escape the run under test end up as
+its descendants, where leftovers() finds them.
+"""
+import ctypes
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUPERVISE = os.environ.get("SUPERVISE", os.path.join(ROOT, "supervise"))
+HELPERS = os.path.join(ROOT, "tests", "helpers")
+
+PR_SET_CHILD_SUBREAPER = 36
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here; the message says why."""
+
+
+def set_subreaper():
+    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def time_limit(seconds):
+    """Decorator: a time limit other than the runner's default."""
+    def wrap(fn):
+        fn.time_limit = seconds
+        return fn
+    return wrap
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+
+
+def children(pid):
+    out = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def descendants(pid=None):
+    """Live (non-zombie) descendants of pid (default: this process)."""
+    pid = os.getpid() if pid is None else pid
+    out, todo = [], children(pid)
+    while todo:
+        p = todo.pop()
+        st = proc_state(p)
+        if st is None:
+            continue
+        if st != "Z":
+            out.append(p)
+        todo += children(p)
+    return out
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(")") + 2]
+
+
+def reap():
+    """Reaps zombies among our children (we are a subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def leftovers(timeout=10.0, keep=()):
+    """Waits up to timeout for every descendant to go; returns those left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reap()
+        left = [p for p in descendants() if p not in keep]
+        if not left or time.monotonic() > deadline:
+            return ["%d:%s" % (p, cmdline(p)) for p in left]
+        time.sleep(0.02)
+
+
+def kill_descendants():
+    for _ in range(50):
+        left = descendants()
+        if not left:
+            break
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+        reap()
+    reap()
+
+
+def wait_for(cond, timeout=20.0, interval=0.01, what="condition"):
+    """Polls cond() until it is true; fails after timeout (generous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def alive(pid):
+    st = proc_state(pid)
+    return st is not None and st != "Z"
+
+
+def assert_gone(pids, timeout=20.0):
+    """Every pid is dead (or a zombie) within timeout."""
+    wait_for(lambda: not [p for p in pids if alive(p)], timeout,
+             what="processes %s to end" % list(pids))
+
+
+class Result:
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+
+    def __repr__(self):
+        return "Result(rc=%r, out=%r, err=%r)" % (self.rc, self.out, self.err)
+
+
+def run(args, timeout=60, input=None, env=None, cwd=None, **kw):
+    """Runs supervise with args; returns Result(rc, stdout, stderr) as text."""
+    p = subprocess.run([SUPERVISE] + list(args), input=input,
+                       capture_output=True, timeout=timeout, env=env, cwd=cwd,
+                       text=True, errors="replace", **kw)
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+def start(args, **kw):
+    """Starts supervise with args; returns the Popen (stderr piped by default)."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    kw.setdefault("text", True)
+    return subprocess.Popen([SUPERVISE] + list(args), **kw)
+
+
+def tmpdir():
+    return tempfile.mkdtemp(prefix="supervise-test-")
+
+
+def read(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def pids_in(path):
+    """The integers in a file (processes that wrote their pid there)."""
+    return [int(x) for x in read(path).split() if x.strip().isdigit()]
+
+
+def supervisor_of(front_pid):
+    """The supervisor process: the front's child that is in a session of its own."""
+    def find():
+        for c in children(front_pid):
+            if os.getsid(c) == c:
+                return c
+        return None
+    return wait_for(find, what="the supervisor process of %d" % front_pid)

@@ -1,0 +1,428 @@
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tree.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+/* Re-checks for grandchildren back off from 1 ms to this. */
+#define CHECK_STEP_MAX (50 * NS_PER_MS)
+/* Deeper trees than this are reached on the next sweep, once reparented. */
+#define MAX_DEPTH 2048
+
+struct pid_vec {
+	pid_t *v;
+	size_t n, cap;
+};
+
+struct proc_info {
+	char state;
+	pid_t ppid;
+	pid_t pgrp;
+};
+
+struct sweep {
+	int sig;
+	bool cont;
+	pid_t pgid;
+	const struct tree_skip *skip;
+	pid_t self;
+	int found;
+};
+
+uint64_t
+tree_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+static int
+vec_push(struct pid_vec *pv, pid_t pid)
+{
+	if (pv->n == pv->cap) {
+		size_t cap = pv->cap ? pv->cap * 2 : 16;
+		pid_t *v = realloc(pv->v, cap * sizeof(*v));
+		if (v == NULL) {
+			return -1;
+		}
+		pv->v = v;
+		pv->cap = cap;
+	}
+	pv->v[pv->n++] = pid;
+	return 0;
+}
+
+/* Reads a whole small /proc file into a malloc'd, NUL-terminated buffer. */
+static char *
+read_file(const char *path)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap), *nbuf;
+	ssize_t n;
+	int fd;
+
+	if (buf == NULL) {
+		return NULL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	for (;;) {
+		if (len + 1 >= cap) {
+			nbuf = realloc(buf, cap * 2);
+			if (nbuf == NULL) {
+				break;
+			}
+			buf = nbuf;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			break;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * The children of every thread of pid (a child forked by a thread other
+ * than the main one is listed only under that thread).
+ */
+static int
+list_children(pid_t pid, struct pid_vec *out)
+{
+	char path[320], *buf, *p, *end;
+	struct dirent *de;
+	DIR *dir;
+	long v;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (dir == NULL) {
+		return -1;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children",
+			 (int)pid, de->d_name);
+		buf = read_file(path);
+		if (buf == NULL) {
+			continue;
+		}
+		for (p = buf;; p = end) {
+			v = strtol(p, &end, 10);
+			if (end == p) {
+				break;
+			}
+			if (v > 0 && vec_push(out, (pid_t)v) < 0) {
+				free(buf);
+				closedir(dir);
+				return -1;
+			}
+		}
+		free(buf);
+	}
+	closedir(dir);
+	return 0;
+}
+
+static int
+read_info(pid_t pid, struct proc_info *pi)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return -1;
+	}
+	buf[n] = '\0';
+	/* The command name may hold anything, ")" included: skip to the last. */
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 1, " %c %d %d", &pi->state, &pi->ppid,
+				 &pi->pgrp) != 3) {
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+is_skipped(const struct tree_skip *skip, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; skip != NULL && i < skip->n; i++) {
+		if (skip->pids[i] == pid) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A pidfd still refers to a live (or zombie, unreaped) process. */
+static bool
+pidfd_alive(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 0;
+}
+
+static void
+send(pid_t pid, int pidfd, int sig)
+{
+	if (pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+	} else {
+		kill(pid, sig);
+	}
+}
+
+static void visit(struct sweep *sw, pid_t parent, int parent_fd, int depth);
+
+static void
+visit_child(struct sweep *sw, pid_t parent, int parent_fd, pid_t pid, int depth)
+{
+	struct proc_info pi;
+	int fd = -1;
+
+	if (parent == sw->self) {
+		/*
+		 * Our own child cannot be reaped by anyone else, so its pid
+		 * stays ours until we wait for it: kill() by pid is safe.
+		 */
+		if (is_skipped(sw->skip, pid)) {
+			return;
+		}
+	} else {
+		fd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (fd < 0 && errno != EMFILE && errno != ENFILE) {
+			return;	/* gone */
+		}
+		/* Out of descriptors: fall back to kill() below. */
+	}
+	if (read_info(pid, &pi) < 0 || pi.state == 'Z' ||
+	    pi.ppid != parent ||
+	    (parent_fd >= 0 && !pidfd_alive(parent_fd))) {
+		/*
+		 * Gone, a zombie, or no longer the child of the process it was
+		 * listed under (and so perhaps a new process on a reused pid).
+		 * A real descendant is reparented to us and found next time.
+		 */
+		goto out;
+	}
+	sw->found++;
+	if (sw->sig != 0 && !(sw->pgid != 0 && pi.pgrp == sw->pgid)) {
+		send(pid, fd, sw->sig);
+		if (sw->cont) {
+			send(pid, fd, SIGCONT);
+		}
+	}
+	if (depth < MAX_DEPTH) {
+		visit(sw, pid, fd, depth + 1);
+	}
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+}
+
+static void
+visit(struct sweep *sw, pid_t parent, int parent_fd, int depth)
+{
+	struct pid_vec kids = { 0 };
+	size_t i;
+
+	if (list_children(parent, &kids) == 0) {
+		for (i = 0; i < kids.n; i++) {
+			visit_child(sw, parent, parent_fd, kids.v[i], depth);
+		}
+	}
+	free(kids.v);
+}
+
+int
+tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip)
+{
+	struct sweep sw = {
+		.sig = sig, .cont = cont, .pgid = pgid, .skip = skip,
+		.self = getpid(), .found = 0,
+	};
+
+	visit(&sw, sw.self, -1, 0);
+	return sw.found;
+}
+
+static uint64_t
+add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static int
+kill_all(struct tree_stop *ts)
+{
+	return tree_signal(SIGKILL, false, 0, ts->skip);
+}
+
+int
+tree_stop_begin(struct tree_stop *ts, uint64_t now)
+{
+	bool at_once = ts->grace_ns == 0 || ts->sig == SIGKILL;
+	int sig = at_once ? SIGKILL : ts->sig;
+	int n;
+
+	ts->escalated = false;
+	ts->check_step = NS_PER_MS;
+	ts->next_check = now + ts->check_step;
+	ts->grace_end = add_sat(now, ts->grace_ns);
+	/*
+	 * The group first, in one kill(), so that its members cannot fork
+	 * between being listed and being signalled; the sweep then reaches
+	 * the processes that left the group.
+	 */
+	if (ts->group > 0) {
+		kill(-ts->group, sig);
+		if (sig != SIGKILL) {
+			kill(-ts->group, SIGCONT);
+		}
+	}
+	n = tree_signal(sig, sig != SIGKILL, ts->group, ts->skip);
+	ts->signalled = n;
+	ts->killed = at_once ? n : 0;
+	ts->phase = n == 0 ? TREE_DONE : at_once ? TREE_KILL : TREE_GRACE;
+	return n;
+}
+
+int
+tree_stop_hurry(struct tree_stop *ts, uint64_t now)
+{
+	int n;
+
+	if (ts->phase == TREE_DONE || ts->phase == TREE_IDLE) {
+		return 0;
+	}
+	n = kill_all(ts);
+	if (ts->phase == TREE_GRACE) {
+		ts->killed = n;
+		ts->escalated = true;
+	}
+	ts->phase = n == 0 ? TREE_DONE : TREE_KILL;
+	ts->check_step = NS_PER_MS;
+	ts->next_check = now + ts->check_step;
+	return n;
+}
+
+bool
+tree_stop_step(struct tree_stop *ts, uint64_t now)
+{
+	int n;
+
+	switch (ts->phase) {
+	case TREE_GRACE:
+		if (now >= ts->grace_end) {
+			n = kill_all(ts);
+			ts->killed = n;
+			ts->escalated = n > 0;
+			ts->phase = n == 0 ? TREE_DONE : TREE_KILL;
+			ts->check_step = NS_PER_MS;
+		} else if (tree_signal(0, false, 0, ts->skip) == 0) {
+			ts->phase = TREE_DONE;
+		}
+		break;
+	case TREE_KILL:
+		/* SIGKILL again: anything forked since the last sweep. */
+		if (kill_all(ts) == 0) {
+			ts->phase = TREE_DONE;
+		}
+		break;
+	case TREE_IDLE:
+	case TREE_DONE:
+		break;
+	}
+	if (now >= ts->next_check) {
+		ts->check_step = ts->check_step * 2 > CHECK_STEP_MAX ?
+			CHECK_STEP_MAX : ts->check_step * 2;
+	}
+	ts->next_check = now + ts->check_step;
+	return ts->phase == TREE_DONE;
+}
+
+uint64_t
+tree_stop_deadline(const struct tree_stop *ts)
+{
+	switch (ts->phase) {
+	case TREE_GRACE:
+		return ts->next_check < ts->grace_end ? ts->next_check : ts->grace_end;
+	case TREE_KILL:
+		return ts->next_check;
+	case TREE_IDLE:
+	case TREE_DONE:
+		break;
+	}
+	return UINT64_MAX;
+}
+
+int
+tree_skip_init(struct tree_skip *skip)
+{
+	struct pid_vec kids = { 0 };
+
+	if (list_children(getpid(), &kids) < 0) {
+		free(kids.v);
+		return -1;
+	}
+	skip->pids = kids.v;
+	skip->n = kids.n;
+	return 0;
+}
+
+void
+tree_skip_remove(struct tree_skip *skip, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < skip->n; i++) {
+		if (skip->pids[i] == pid) {
+			skip->pids[i] = skip->pids[--skip->n];
+			return;
+		}
+	}
+}
+
+void
+tree_skip_free(struct tree_skip *skip)
+{
+	free(skip->pids);
+	skip->pids = NULL;
+	skip->n = 0;
+}

@@ -1,0 +1,99 @@
+#ifndef SUPERVISE_TREE_H
+#define SUPERVISE_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * The process tree below the calling process.  The caller is a child
+ * subreaper, so every orphaned descendant (one that called setsid() or
+ * double-forked included) is reparented to it and stays in this tree.
+ */
+
+/* Pids the sweep leaves alone (children supervise did not start). */
+struct tree_skip {
+	pid_t *pids;
+	size_t n;
+};
+
+/*
+ * Sends sig, followed by SIGCONT when cont is set, to every live (not
+ * zombie) descendant of the calling process, except the skipped children
+ * and their subtrees, and except members of process group pgid when pgid
+ * is not 0 (the caller signals that group itself).  sig 0 only counts.
+ * Deeper descendants are signalled through a pidfd opened and then checked
+ * to still be a child of the process it was listed under, so that a pid
+ * reused after a grandchild was reaped elsewhere is never signalled.
+ * Returns the number of live descendants found, or -1 on error.
+ */
+int tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip);
+
+/* The stop sequence: stop signal, grace, SIGKILL, until nothing is left. */
+enum tree_phase {
+	TREE_IDLE,	/* not stopping */
+	TREE_GRACE,	/* stop signal sent, waiting for the grace to pass */
+	TREE_KILL,	/* SIGKILL sent, waiting for the last one to go */
+	TREE_DONE,	/* no descendant left */
+};
+
+struct tree_stop {
+	enum tree_phase phase;
+	int sig;			/* the stop signal */
+	uint64_t grace_ns;		/* grace before SIGKILL */
+	pid_t group;			/* a process group to signal as a whole, or 0 */
+	const struct tree_skip *skip;
+	uint64_t grace_end;		/* monotonic ns */
+	uint64_t next_check;		/* monotonic ns of the next re-check */
+	uint64_t check_step;		/* back-off of the re-checks */
+	int signalled;			/* processes sent the stop signal */
+	int killed;			/* processes sent SIGKILL */
+	bool escalated;
+};
+
+/* Monotonic clock in nanoseconds. */
+uint64_t tree_now(void);
+
+/*
+ * Starts the stop sequence at time now: sends the stop signal (and SIGCONT)
+ * to the tree, or SIGKILL at once when the grace is 0 or the signal is
+ * SIGKILL.  Returns the number of processes signalled.
+ */
+int tree_stop_begin(struct tree_stop *ts, uint64_t now);
+
+/*
+ * Skips the rest of the grace: SIGKILL to everything now.  Returns the
+ * number of processes signalled.
+ */
+int tree_stop_hurry(struct tree_stop *ts, uint64_t now);
+
+/*
+ * Advances the stop sequence after a child was reaped or a deadline came:
+ * checks whether anything is left, escalates to SIGKILL when the grace is
+ * over.  Returns true when nothing is left (phase TREE_DONE).
+ */
+bool tree_stop_step(struct tree_stop *ts, uint64_t now);
+
+/*
+ * The next time tree_stop_step() must run even if no child is reaped (the
+ * end of the grace, or a re-check for grandchildren that exit without
+ * telling us), or UINT64_MAX.
+ */
+uint64_t tree_stop_deadline(const struct tree_stop *ts);
+
+/*
+ * Fills skip with the current children of the calling process (children
+ * it inherited from the process that exec'd it, which are not part of the
+ * run).  Returns 0, or -1 with errno set.  The list is freed by
+ * tree_skip_free().
+ */
+int tree_skip_init(struct tree_skip *skip);
+
+/* Forgets a skipped child once it is reaped (its pid may be reused). */
+void tree_skip_remove(struct tree_skip *skip, pid_t pid);
+
+void tree_skip_free(struct tree_skip *skip);
+
+#endif
+
