@@ -1,4 +1,5 @@
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +27,49 @@ child_exec_status(int err)
 	return err == ENOENT || err == ENOTDIR ? EXIT_ENOENT : EXIT_CANNOT_INVOKE;
 }
 
+void
+child_spec_init(struct child_spec *spec, char **argv,
+		const struct sig_state *sig)
+{
+	spec->argv = argv;
+	spec->sig = sig;
+	spec->new_session = false;
+	spec->die_with_parent = false;
+	spec->parent = getpid();
+	spec->envp = NULL;
+	spec->exec_fd = -1;
+	spec->cwd_fd = -1;
+	spec->stdio[0] = spec->stdio[1] = spec->stdio[2] = -1;
+}
+
+/* In the child: descriptors and directory.  Returns 0 or an errno. */
+static int
+set_up_files(const struct child_spec *spec)
+{
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (spec->stdio[i] > 2 && dup2(spec->stdio[i], i) < 0) {
+			return errno;
+		}
+	}
+	if (spec->cwd_fd > 2) {
+		/* A removed directory still has a descriptor, but no links. */
+		if (fstat(spec->cwd_fd, &st) < 0 || st.st_nlink == 0 ||
+		    fchdir(spec->cwd_fd) < 0) {
+			if (chdir("/") < 0) {
+				return errno;
+			}
+		}
+	}
+	return 0;
+}
+
 static void __attribute__((noreturn))
 run_child(const struct child_spec *spec, int report_fd)
 {
+	static char *empty_path = "";
 	int err;
 
 	sig_restore(spec->sig);
@@ -42,14 +83,28 @@ run_child(const struct child_spec *spec, int report_fd)
 	 * caught by the comparison, one that dies later by the signal.
 	 * getppid() taken here instead would already be the new parent.
 	 */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
-		err = errno;
+	if (spec->die_with_parent) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+			err = errno;
+			goto fail;
+		}
+		if (getppid() != spec->parent) {
+			_exit(EXIT_FAILURE_SUPERVISE);
+		}
+	}
+	err = set_up_files(spec);
+	if (err != 0) {
 		goto fail;
 	}
-	if (getppid() != spec->parent) {
-		_exit(EXIT_FAILURE_SUPERVISE);
+	if (spec->exec_fd > 2) {
+		execveat(spec->exec_fd, empty_path, spec->argv,
+			 spec->envp != NULL ? spec->envp : environ,
+			 AT_EMPTY_PATH);
+	} else if (spec->envp != NULL) {
+		execvpe(spec->argv[0], spec->argv, spec->envp);
+	} else {
+		execvp(spec->argv[0], spec->argv);
 	}
-	execvp(spec->argv[0], spec->argv);
 	err = errno;
 fail:
 	/* The parent reads this; a short write only loses the detail. */

@@ -10,14 +10,30 @@ struct child_spec {
 	char **argv;			/* COMMAND [ARG]..., NULL-terminated */
 	const struct sig_state *sig;	/* what to restore before exec */
 	bool new_session;		/* setsid() in the child */
+	bool die_with_parent;		/* PR_SET_PDEATHSIG(SIGKILL) */
 	pid_t parent;			/* our pid, taken before the fork */
+	/*
+	 * The descriptors below are used only when above 2 (0, 1 and 2 are
+	 * always open, so nothing we open gets them): a zeroed spec leaves
+	 * them all off.
+	 */
+	char **envp;			/* the environment, or NULL for ours */
+	int exec_fd;			/* execveat() this file, or -1: execvp() */
+	int cwd_fd;			/* a directory to start in, or -1; "/"
+					 * when it was removed meanwhile */
+	int stdio[3];			/* descriptors for 0, 1, 2, or -1 */
 };
 
+/* A spec with every optional field off. */
+void child_spec_init(struct child_spec *spec, char **argv,
+		     const struct sig_state *sig);
+
 /*
- * Forks and execs COMMAND.  The child restores the inherited signal state,
- * optionally starts a session, arms PR_SET_PDEATHSIG(SIGKILL) and only then
- * checks that its parent is still spec->parent, then execs; it uses only
- * async-signal-safe calls.  Returns the child's pid with *exec_errno 0 when
+ * Forks and execs a command.  The child restores the inherited signal
+ * state, optionally starts a session, arms PR_SET_PDEATHSIG(SIGKILL) and
+ * only then checks that its parent is still spec->parent, sets up its
+ * descriptors and directory, then execs; it uses only async-signal-safe
+ * calls.  Returns the child's pid with *exec_errno 0 when
  * the exec succeeded, or with *exec_errno set when it failed (the child has
  * then exited and is left to be reaped), or -1 with errno set when the
  * fork itself failed.

@@ -7,18 +7,21 @@
 #include "log.h"
 #include "parse.h"
 #include "run.h"
+#include "teardown.h"
 
 /*
  * The front stays in the caller's process group, so that a runner's group
  * SIGTERM and a terminal's Ctrl-C reach it, while the supervisor, in a
  * session of its own, survives a group SIGKILL.  The front decides nothing
  * about the run: it relays what it hears and waits.  Only when the
- * supervisor dies does it act, on the orphans that were reparented to it.
+ * supervisor dies does it act, on the orphans that were reparented to it:
+ * it stops them, and runs or finishes the teardown.
  */
 struct front {
 	struct run *r;
 	pid_t sup;
 	bool sup_alive;
+	bool sup_crashed;	/* it died of a signal */
 	bool parent_told;
 	int status;
 };
@@ -33,34 +36,79 @@ begin_stop(struct front *f, uint64_t now)
 	r->stop.group = 0;
 	r->stop.skip = &r->skip;
 	tree_stop_begin(&r->stop, now);
-	r->state = r->stop.phase == TREE_DONE ? RUN_DONE : RUN_STOPPING;
+	r->state = RUN_STOPPING;
+}
+
+/*
+ * The orphans are gone.  If the supervisor crashed before it claimed the
+ * teardown, and the run had started COMMAND, the teardown is ours.
+ */
+static void
+orphans_gone(struct front *f, uint64_t now)
+{
+	struct run *r = f->r;
+	struct shared *sh = r->shared;
+	enum run_reason reason;
+	char cs[64];
+
+	r->state = RUN_DONE;
+	if (!f->sup_crashed || sh->cmd_state == CMD_NOT_STARTED) {
+		return;
+	}
+	/* Its reason if it got as far as one; else a cut-short run: cancel. */
+	reason = sh->reason != REASON_NONE ? (enum run_reason)sh->reason :
+		REASON_CANCEL;
+	if (!teardown_is_due(&r->td, run_event(reason, sh->exit_status)) ||
+	    !teardown_claim(&sh->teardown_claim, TEARDOWN_BY_FRONT)) {
+		return;
+	}
+	run_command_status(sh->cmd_state, sh->cmd_wstatus, cs, sizeof(cs));
+	if (teardown_start(&r->td, run_reason_name(reason), f->status, cs,
+			   r->self, &r->sig, now) == 0) {
+		r->state = RUN_TEARDOWN;
+	}
 }
 
 static void
 supervisor_ended(struct front *f, int ws, uint64_t now)
 {
+	struct run *r = f->r;
 	char name[32], stop[32];
 	int n;
 
 	f->sup_alive = false;
-	sig_name(f->r->opt.kill_after_ns == 0 ? SIGKILL : f->r->opt.stop_signal,
-		 stop, sizeof(stop));
-	begin_stop(f, now);
-	n = f->r->stop.signalled;
-	if (WIFEXITED(ws)) {
-		f->status = WEXITSTATUS(ws);
-		/* It stops its tree before it exits; this is only a backstop. */
-		if (n > 0) {
-			log_info("stopping %d leftover process%s with %s", n,
-				 n == 1 ? "" : "es", stop);
-		}
+	f->sup_crashed = !WIFEXITED(ws);
+	f->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_FAILURE_SUPERVISE;
+	sig_name(WIFSIGNALED(ws) ? WTERMSIG(ws) : 0, name, sizeof(name));
+	if (f->sup_crashed &&
+	    r->shared->teardown_claim == TEARDOWN_BY_SUPERVISOR &&
+	    !r->td.rec->done) {
+		/* The run's tree was gone before the teardown started. */
+		log_error("supervisor process %d died (%s) during the teardown; "
+			  "the teardown goes on", (int)f->sup, name);
+		teardown_adopt(&r->td);
+		r->state = RUN_TEARDOWN;
 		return;
 	}
-	f->status = EXIT_FAILURE_SUPERVISE;
-	log_error("supervisor process %d died (%s); stopping %d orphaned "
-		  "process%s with %s", (int)f->sup,
-		  sig_name(WIFSIGNALED(ws) ? WTERMSIG(ws) : 0, name, sizeof(name)),
-		  n, n == 1 ? "" : "es", stop);
+	sig_name(r->opt.kill_after_ns == 0 ? SIGKILL : r->opt.stop_signal,
+		 stop, sizeof(stop));
+	begin_stop(f, now);
+	n = r->stop.signalled;
+	if (f->sup_crashed && n == 0) {
+		log_error("supervisor process %d died (%s); no orphaned process "
+			  "is left", (int)f->sup, name);
+	} else if (f->sup_crashed) {
+		log_error("supervisor process %d died (%s); stopping %d orphaned "
+			  "process%s with %s", (int)f->sup, name, n,
+			  n == 1 ? "" : "es", stop);
+	} else if (n > 0) {
+		/* It stops its tree before it exits; this is only a backstop. */
+		log_info("stopping %d leftover process%s with %s", n,
+			 n == 1 ? "" : "es", stop);
+	}
+	if (r->stop.phase == TREE_DONE) {
+		orphans_gone(f, now);
+	}
 }
 
 static void
@@ -73,7 +121,8 @@ reap(struct front *f, uint64_t now)
 		if (pid == f->sup && f->sup_alive) {
 			supervisor_ended(f, ws, now);
 		} else {
-			/* An orphan, or a child inherited from our caller. */
+			/* The teardown, an orphan, or a child of our caller's. */
+			teardown_reaped(&f->r->td, pid, ws);
 			tree_skip_remove(&f->r->skip, pid);
 		}
 	}
@@ -89,39 +138,75 @@ relay(struct front *f, int sig, pid_t from)
 }
 
 static void
+on_parent_death(struct front *f)
+{
+	struct run *r = f->r;
+
+	if (r->parent == 0 || f->parent_told) {
+		return;
+	}
+	/* Only a changed parent pid tells a dead parent from a thread. */
+	if (getppid() == r->parent) {
+		log_debug("a thread of parent process %d ended; the process "
+			  "lives on", (int)r->parent);
+		return;
+	}
+	f->parent_told = true;
+	if (f->sup_alive) {
+		relay(f, SIG_PARENT_DEATH, r->parent);
+	}
+}
+
+static void
 on_signal(struct front *f, const struct signalfd_siginfo *si, uint64_t now)
 {
 	struct run *r = f->r;
 	int sig = (int)si->ssi_signo;
+	bool cancel = sig == SIGTERM || sig == SIGINT || sig == SIGHUP ||
+		sig == SIGQUIT;
+	char name[32];
 
 	if (sig == SIGCHLD) {
 		reap(f, now);
+	} else if (sig == SIG_PARENT_DEATH) {
+		on_parent_death(f);
+	} else if (sig == SIG_FRONT_DEATH) {
 		return;
-	}
-	if (sig == SIG_PARENT_DEATH) {
-		if (r->parent == 0 || f->parent_told) {
-			return;
-		}
-		/* Only a changed parent pid tells a dead parent from a thread. */
-		if (getppid() == r->parent) {
-			log_debug("a thread of parent process %d ended; the process "
-				  "lives on", (int)r->parent);
-			return;
-		}
-		f->parent_told = true;
-		if (f->sup_alive) {
-			relay(f, SIG_PARENT_DEATH, r->parent);
-		}
-		return;
-	}
-	if (sig == SIG_FRONT_DEATH) {
-		return;
-	}
-	if (f->sup_alive) {
+	} else if (f->sup_alive) {
 		relay(f, sig, (pid_t)si->ssi_pid);
-	} else if (r->state == RUN_STOPPING && sig != SIGALRM &&
-		   sig != SIGUSR1 && sig != SIGUSR2 && sig != SIGWINCH) {
+	} else if (r->state == RUN_STOPPING && cancel) {
 		tree_stop_hurry(&r->stop, now);
+	} else if (r->state == RUN_TEARDOWN && cancel) {
+		log_info("%s during the teardown; ignored",
+			 sig_name(sig, name, sizeof(name)));
+	}
+}
+
+static uint64_t
+next_deadline(const struct run *r)
+{
+	if (r->state == RUN_STOPPING) {
+		return tree_stop_deadline(&r->stop);
+	}
+	if (r->state == RUN_TEARDOWN) {
+		return teardown_deadline(&r->td);
+	}
+	return UINT64_MAX;
+}
+
+static void
+on_time(struct front *f, uint64_t now, bool reaped)
+{
+	struct run *r = f->r;
+
+	if (r->state == RUN_STOPPING &&
+	    (reaped || now >= tree_stop_deadline(&r->stop)) &&
+	    tree_stop_step(&r->stop, now)) {
+		orphans_gone(f, now);
+	} else if (r->state == RUN_TEARDOWN &&
+		   (reaped || now >= teardown_deadline(&r->td)) &&
+		   teardown_step(&r->td, now)) {
+		r->state = RUN_DONE;
 	}
 }
 
@@ -138,16 +223,22 @@ front_run(struct run *r, pid_t supervisor)
 	int rc;
 
 	r->state = RUN_RUNNING;
+	teardown_keep_reader(&r->td);
 	/*
 	 * The supervisor owns the run; once it is gone, any orphan it left
-	 * is ours: never leave while one lives.
+	 * is ours: never leave while one lives.  Only the teardown's output
+	 * pipe is read here, and only once the teardown is ours.
 	 */
 	while (r->state != RUN_DONE) {
-		rc = sig_wait(&r->sig, r->state == RUN_STOPPING ?
-			      tree_stop_deadline(&r->stop) : UINT64_MAX);
+		rc = sig_wait_fd(&r->sig, r->state == RUN_TEARDOWN ?
+				 r->td.out_fd : -1, next_deadline(r));
 		now = tree_now();
 		reaped = false;
-		while (rc > 0 && (rc = sig_read(&r->sig, &si)) > 0) {
+		if (rc > 0 && (rc & SIG_WAIT_FD)) {
+			teardown_pump(&r->td);
+		}
+		while (rc > 0 && (rc & SIG_WAIT_SIGNAL) &&
+		       (rc = sig_read(&r->sig, &si)) > 0) {
 			reaped |= si.ssi_signo == SIGCHLD;
 			on_signal(&f, &si, now);
 		}
@@ -155,11 +246,7 @@ front_run(struct run *r, pid_t supervisor)
 			log_error("cannot wait for events: %s", strerror(errno));
 			usleep(10000);
 		}
-		if (r->state == RUN_STOPPING &&
-		    (reaped || now >= tree_stop_deadline(&r->stop)) &&
-		    tree_stop_step(&r->stop, now)) {
-			r->state = RUN_DONE;
-		}
+		on_time(&f, now, reaped);
 	}
 	return f.status;
 }

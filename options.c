@@ -13,6 +13,9 @@ enum {
 	OPT_IGNORE_PARENT_DEATH,
 	OPT_PARENT_PID,
 	OPT_PRESERVE_STATUS,
+	OPT_TEARDOWN_LOG,
+	OPT_TEARDOWN_ON,
+	OPT_TEARDOWN_TIMEOUT,
 };
 
 /* Sorted by name, as the short options in the getopt string are. */
@@ -25,6 +28,10 @@ static const struct option long_options[] = {
 	{ "preserve-status", no_argument, NULL, OPT_PRESERVE_STATUS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "signal", required_argument, NULL, 's' },
+	{ "teardown", required_argument, NULL, 'T' },
+	{ "teardown-log", required_argument, NULL, OPT_TEARDOWN_LOG },
+	{ "teardown-on", required_argument, NULL, OPT_TEARDOWN_ON },
+	{ "teardown-timeout", required_argument, NULL, OPT_TEARDOWN_TIMEOUT },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
@@ -35,7 +42,7 @@ static const struct option long_options[] = {
  * "+" stops at the first non-option, so COMMAND's own options reach it;
  * ":" makes a missing argument distinguishable from an unknown option.
  */
-static const char short_options[] = "+:hk:qs:t:vV";
+static const char short_options[] = "+:hk:qs:T:t:vV";
 
 const char opts_usage[] =
 "Usage: supervise [OPTION]... [--] COMMAND [ARG]...\n"
@@ -54,6 +61,14 @@ const char opts_usage[] =
 "      --parent-pid=PID       the parent supervise must outlive (default:\n"
 "                             the parent at start)\n"
 "      --ignore-parent-death  do not cancel the run when the parent dies\n"
+"  -T, --teardown=COMMAND     run the shell command COMMAND once, after the\n"
+"                             run's tree is gone, when the run ends by an\n"
+"                             event in --teardown-on\n"
+"      --teardown-on=EVENTS   comma list of timeout, cancel, failure, success,\n"
+"                             always (default: timeout,cancel)\n"
+"      --teardown-timeout=DURATION  the teardown's own deadline (default 5m;\n"
+"                             0: none)\n"
+"      --teardown-log=FILE    also append the teardown's output to FILE\n"
 "  -q, --quiet                print errors only\n"
 "  -v, --verbose              also print start, exit and timing details\n"
 "  -h, --help                 print this help and exit\n"
@@ -66,6 +81,7 @@ const char opts_usage[] =
 "\n"
 "Exit status:\n"
 "  N        COMMAND exited with N\n"
+"  123      the run succeeded but its teardown failed or timed out\n"
 "  124      the run timed out (COMMAND's status with --preserve-status)\n"
 "  125      supervise itself failed (bad usage, setup, lost supervisor)\n"
 "  126      COMMAND was found but could not be run\n"
@@ -162,6 +178,25 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 	case OPT_PRESERVE_STATUS:
 		o->preserve_status = true;
 		return OPTS_RUN;
+	case 'T':
+		o->teardown = optarg;
+		return OPTS_RUN;
+	case OPT_TEARDOWN_LOG:
+		if (*optarg == '\0') {
+			return fail(err, errlen, "invalid teardown log file ''");
+		}
+		o->teardown_log = optarg;
+		return OPTS_RUN;
+	case OPT_TEARDOWN_ON:
+		if (parse_events(optarg, &o->teardown_on, name, sizeof(name)) < 0) {
+			return fail(err, errlen, "invalid teardown event '%s'", name);
+		}
+		return OPTS_RUN;
+	case OPT_TEARDOWN_TIMEOUT:
+		if (parse_duration(optarg, &o->teardown_timeout_ns) < 0) {
+			return fail(err, errlen, "invalid duration '%s'", optarg);
+		}
+		return OPTS_RUN;
 	case ':':
 		return fail(err, errlen, "option '%s' requires an argument",
 			    typed_name(argv, name, sizeof(name)));
@@ -179,6 +214,8 @@ opts_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 	memset(o, 0, sizeof(*o));
 	o->kill_after_ns = UINT64_C(10000000000);
 	o->stop_signal = SIGTERM;
+	o->teardown_on = EVENT_TIMEOUT | EVENT_CANCEL;
+	o->teardown_timeout_ns = UINT64_C(300) * 1000000000;
 	err[0] = '\0';
 
 	/* optind 0 makes glibc reinitialise getopt, so this can run twice. */

@@ -10,6 +10,7 @@
 
 /* Exit statuses of supervise's own (see EXIT STATUS in supervise.1). */
 enum {
+	EXIT_TEARDOWN_FAILED = 123,	/* the run succeeded, its teardown not */
 	EXIT_TIMEDOUT = 124,
 	EXIT_FAILURE_SUPERVISE = 125,
 	EXIT_CANNOT_INVOKE = 126,
@@ -25,6 +26,10 @@ struct options {
 	bool ignore_parent_death;
 	pid_t parent_pid;		/* 0: the parent at start */
 	int verbosity;			/* -1 quiet, 0 normal, 1 verbose */
+	const char *teardown;		/* -T: a shell command, or NULL */
+	unsigned teardown_on;		/* EVENT_* mask */
+	uint64_t teardown_timeout_ns;	/* 0: none */
+	const char *teardown_log;	/* or NULL */
 	char **command;			/* NULL-terminated COMMAND [ARG]... */
 };
 

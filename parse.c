@@ -209,3 +209,42 @@ parse_pid(const char *text)
 
 	return v > 0 ? v : -1;
 }
+
+int
+parse_events(const char *text, unsigned *mask, char *bad, size_t badlen)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+		{ "always", EVENT_ALL },
+		{ "cancel", EVENT_CANCEL },
+		{ "failure", EVENT_FAILURE },
+		{ "success", EVENT_SUCCESS },
+		{ "timeout", EVENT_TIMEOUT },
+	};
+	const char *p = text;
+	unsigned m = 0;
+	size_t len, i;
+
+	for (;;) {
+		len = strcspn(p, ",");
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			if (strlen(names[i].name) == len &&
+			    strncmp(names[i].name, p, len) == 0) {
+				break;
+			}
+		}
+		if (i == sizeof(names) / sizeof(names[0])) {
+			snprintf(bad, badlen, "%.*s", (int)len, p);
+			return -1;
+		}
+		m |= names[i].bit;
+		if (p[len] == '\0') {
+			break;
+		}
+		p += len + 1;
+	}
+	*mask = m;
+	return 0;
+}

@@ -35,6 +35,22 @@ const char *sig_name(int sig, char *buf, size_t len);
  */
 const char *fmt_duration(uint64_t ns, char *buf, size_t len);
 
+/* The events that end a run, for --teardown-on. */
+enum {
+	EVENT_TIMEOUT = 1,
+	EVENT_CANCEL = 2,	/* a cancel signal, or the parent's death */
+	EVENT_FAILURE = 4,	/* COMMAND failed, died or could not run */
+	EVENT_SUCCESS = 8,	/* COMMAND exited 0 */
+	EVENT_ALL = 15,
+};
+
+/*
+ * Parses a comma list of event names (timeout, cancel, failure, success,
+ * always) into an EVENT_* mask.  Returns 0, or -1 with the first bad word
+ * (empty words included) copied into bad.
+ */
+int parse_events(const char *text, unsigned *mask, char *bad, size_t badlen);
+
 /*
  * Parses a positive process id.  Returns it, or -1 on bad text.
  */

@@ -7,12 +7,14 @@
 
 #include "options.h"
 #include "signals.h"
+#include "teardown.h"
 #include "tree.h"
 
 /* Where the loop of the process that owns the run is. */
 enum run_state {
 	RUN_RUNNING,	/* COMMAND runs */
 	RUN_STOPPING,	/* the tree is being stopped */
+	RUN_TEARDOWN,	/* the tree is gone; the teardown runs */
 	RUN_DONE,	/* nothing left: leave the loop */
 };
 
@@ -25,6 +27,28 @@ enum run_reason {
 	REASON_PARENT_DEATH,
 	REASON_EXEC_FAILED,
 	REASON_ERROR,		/* supervise itself failed */
+};
+
+/*
+ * One anonymous shared page, mapped before the supervisor is forked: what
+ * the front needs to know if the supervisor dies, and the word on which
+ * the two agree that the teardown runs once.  The supervisor writes it;
+ * the front reads it only after it has reaped the supervisor.
+ */
+struct shared {
+	int teardown_claim;	/* TEARDOWN_* */
+	int reason;		/* enum run_reason, once the run has ended */
+	int cancel_sig;
+	int exit_status;	/* the run's status, once it has ended */
+	int cmd_state;		/* CMD_* */
+	int cmd_wstatus;	/* once CMD_ENDED */
+	struct teardown_record td;
+};
+
+enum {
+	CMD_NOT_STARTED,
+	CMD_RUNNING,
+	CMD_ENDED,
 };
 
 /* The whole state of one run, in the process that owns it. */
@@ -47,8 +71,20 @@ struct run {
 	uint64_t cmd_started;	/* monotonic ns */
 	uint64_t timeout_at;	/* monotonic ns, UINT64_MAX for none */
 	struct tree_stop stop;
+	struct teardown td;
+	struct shared *shared;
 	int exit_status;
 };
+
+/* The EVENT_* bit for how the run ended (for --teardown-on). */
+unsigned run_event(enum run_reason reason, int exit_status);
+
+/* SUPERVISE_REASON for a reason: timeout, cancel, parent-death or exit. */
+const char *run_reason_name(enum run_reason reason);
+
+/* SUPERVISE_COMMAND_STATUS: "exited N", "killed by SIGNAME", "not started". */
+const char *run_command_status(int cmd_state, int wstatus, char *buf,
+			       size_t len);
 
 /*
  * The front: waits for the supervisor, forwards the signals it acts on,

@@ -130,7 +130,18 @@ sig_read(const struct sig_state *ss, struct signalfd_siginfo *si)
 int
 sig_wait(const struct sig_state *ss, uint64_t deadline)
 {
-	struct pollfd pfd = { .fd = ss->fd, .events = POLLIN };
+	int r = sig_wait_fd(ss, -1, deadline);
+
+	return r > 0 ? 1 : r;
+}
+
+int
+sig_wait_fd(const struct sig_state *ss, int fd, uint64_t deadline)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = ss->fd, .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
 	uint64_t now, ms;
 	int r;
 
@@ -146,9 +157,10 @@ sig_wait(const struct sig_state *ss, uint64_t deadline)
 			ms = (deadline - now + 999999) / 1000000;
 			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
 		}
-		r = poll(&pfd, 1, timeout);
+		r = poll(pfd, fd >= 0 ? 2 : 1, timeout);
 		if (r > 0) {
-			return 1;
+			return (pfd[0].revents ? SIG_WAIT_SIGNAL : 0) |
+				(fd >= 0 && pfd[1].revents ? SIG_WAIT_FD : 0);
 		}
 		if (r < 0 && errno != EINTR) {
 			return -1;

@@ -56,4 +56,16 @@ int sig_read(const struct sig_state *ss, struct signalfd_siginfo *si);
  */
 int sig_wait(const struct sig_state *ss, uint64_t deadline);
 
+enum {
+	SIG_WAIT_SIGNAL = 1,
+	SIG_WAIT_FD = 2,
+};
+
+/*
+ * Like sig_wait(), and also wakes when fd (ignored if negative) is
+ * readable or closed.  Returns a mask of SIG_WAIT_SIGNAL and SIG_WAIT_FD,
+ * 0 at the deadline, -1 on error.
+ */
+int sig_wait_fd(const struct sig_state *ss, int fd, uint64_t deadline);
+
 #endif

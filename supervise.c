@@ -1,3 +1,4 @@
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include "parse.h"
 #include "run.h"
 #include "signals.h"
+#include "teardown.h"
 #include "tree.h"
 
 /* Options parsed, or an exit status for --help, --version and errors. */
@@ -120,6 +122,8 @@ settle_status(struct run *r)
 	}
 }
 
+static void run_over(struct run *r, uint64_t now);
+
 /* Starts the stop sequence for the reason just recorded. */
 static void
 begin_stop(struct run *r, uint64_t now)
@@ -130,7 +134,10 @@ begin_stop(struct run *r, uint64_t now)
 	r->stop.group = r->cmd_alive && !r->opt.foreground ? r->cmd_pid : 0;
 	r->stop.skip = &r->skip;
 	tree_stop_begin(&r->stop, now);
-	r->state = r->stop.phase == TREE_DONE ? RUN_DONE : RUN_STOPPING;
+	r->state = RUN_STOPPING;
+	if (r->stop.phase == TREE_DONE) {
+		run_over(r, now);
+	}
 }
 
 static const char *
@@ -173,6 +180,18 @@ end_run(struct run *r, enum run_reason reason, int sig, pid_t from,
 			log_info("%s while stopping; ignored",
 				 reason == REASON_PARENT_DEATH ? "parent died" :
 				 sig_name(sig, name, sizeof(name)));
+		}
+		return;
+	}
+	if (r->state == RUN_TEARDOWN) {
+		/* The teardown is bounded by its own deadline: let it finish. */
+		if (reason == REASON_PARENT_DEATH) {
+			log_info("parent process %d died; the teardown goes on",
+				 (int)from);
+		} else {
+			log_info("%s during the teardown; ignored",
+				 sig != 0 ? sig_name(sig, name, sizeof(name)) :
+				 "timeout");
 		}
 		return;
 	}
@@ -229,12 +248,15 @@ reap(struct run *r, uint64_t now)
 
 	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
 		if (pid != r->cmd_pid || !r->cmd_alive) {
-			/* An adopted orphan, or a child we inherited. */
+			/* The teardown, an adopted orphan, or a child we inherited. */
+			teardown_reaped(&r->td, pid, ws);
 			tree_skip_remove(&r->skip, pid);
 			continue;
 		}
 		r->cmd_alive = false;
 		r->cmd_wstatus = ws;
+		r->shared->cmd_wstatus = ws;
+		r->shared->cmd_state = CMD_ENDED;
 		log_debug("command exited with status %d after %s",
 			  child_exit_status(ws),
 			  fmt_duration(now - r->cmd_started, dur, sizeof(dur)));
@@ -312,6 +334,9 @@ next_deadline(const struct run *r)
 	if (r->state == RUN_STOPPING) {
 		return tree_stop_deadline(&r->stop);
 	}
+	if (r->state == RUN_TEARDOWN) {
+		return teardown_deadline(&r->td);
+	}
 	return UINT64_MAX;
 }
 
@@ -325,13 +350,22 @@ on_time(struct run *r, uint64_t now, bool reaped)
 		end_run(r, REASON_TIMEOUT, 0, 0, false, now);
 		return;
 	}
+	if (r->state == RUN_TEARDOWN &&
+	    (reaped || now >= teardown_deadline(&r->td)) &&
+	    teardown_step(&r->td, now)) {
+		if (teardown_failed(&r->td) && r->exit_status == 0) {
+			r->exit_status = EXIT_TEARDOWN_FAILED;
+		}
+		r->state = RUN_DONE;
+		return;
+	}
 	/* While stopping: after something was reaped, or at a deadline. */
 	if (r->state != RUN_STOPPING ||
 	    (!reaped && now < tree_stop_deadline(&r->stop))) {
 		return;
 	}
 	if (tree_stop_step(&r->stop, now)) {
-		r->state = RUN_DONE;
+		run_over(r, now);
 	}
 	if (was_grace && r->stop.escalated) {
 		log_info("grace of %s over; sending SIGKILL to %d process%s",
@@ -358,6 +392,39 @@ collect_command(struct run *r)
 	} while (pid < 0 && errno == EINTR);
 	r->cmd_alive = false;
 	r->cmd_wstatus = pid == r->cmd_pid ? ws : 0;
+	r->shared->cmd_wstatus = r->cmd_wstatus;
+	r->shared->cmd_state = CMD_ENDED;
+}
+
+/*
+ * Nothing of the run's tree is left: settle the status, tell the front,
+ * and start the teardown when this end calls for it and the front has not
+ * taken it (it does only after our death, so this claim normally wins).
+ */
+static void
+run_over(struct run *r, uint64_t now)
+{
+	char cs[64];
+
+	collect_command(r);
+	settle_status(r);
+	r->shared->reason = (int)r->reason;
+	r->shared->cancel_sig = r->cancel_sig;
+	r->shared->exit_status = r->exit_status;
+	r->state = RUN_DONE;
+	if (!teardown_is_due(&r->td, run_event(r->reason, r->exit_status)) ||
+	    !teardown_claim(&r->shared->teardown_claim, TEARDOWN_BY_SUPERVISOR)) {
+		return;
+	}
+	run_command_status(r->reason == REASON_EXEC_FAILED ? CMD_NOT_STARTED :
+			   CMD_ENDED, r->cmd_wstatus, cs, sizeof(cs));
+	if (teardown_start(&r->td, run_reason_name(r->reason), r->exit_status,
+			   cs, r->front != 0 ? r->front : r->self, &r->sig,
+			   now) == 0) {
+		r->state = RUN_TEARDOWN;
+	} else if (r->exit_status == 0) {
+		r->exit_status = EXIT_TEARDOWN_FAILED;
+	}
 }
 
 /*
@@ -378,10 +445,13 @@ loop(struct run *r)
 	 * the tree is stopped, and the loop ends through its normal exit.
 	 */
 	while (r->state != RUN_DONE) {
-		rc = sig_wait(&r->sig, next_deadline(r));
+		rc = sig_wait_fd(&r->sig, r->td.out_fd, next_deadline(r));
 		now = tree_now();
 		reaped = false;
-		while (rc > 0 && (rc = sig_read(&r->sig, &si)) > 0) {
+		if (rc & SIG_WAIT_FD) {
+			teardown_pump(&r->td);
+		}
+		while ((rc & SIG_WAIT_SIGNAL) && (rc = sig_read(&r->sig, &si)) > 0) {
 			reaped |= si.ssi_signo == SIGCHLD;
 			on_signal(r, &si, now);
 		}
@@ -397,8 +467,6 @@ loop(struct run *r)
 		}
 		on_time(r, now, reaped);
 	}
-	collect_command(r);
-	settle_status(r);
 }
 
 /*
@@ -450,14 +518,13 @@ start_supervisor(struct run *r)
 static int
 start_command(struct run *r)
 {
-	struct child_spec spec = {
-		.argv = r->opt.command,
-		.sig = &r->sig,
-		.new_session = !r->opt.foreground,
-		.parent = getpid(),
-	};
+	struct child_spec spec;
 	pid_t pid;
 	int ws;
+
+	child_spec_init(&spec, r->opt.command, &r->sig);
+	spec.new_session = !r->opt.foreground;
+	spec.die_with_parent = true;
 
 	r->self = spec.parent;
 	pid = child_start(&spec, &r->exec_errno);
@@ -476,10 +543,11 @@ start_command(struct run *r)
 			continue;
 		}
 		r->reason = REASON_EXEC_FAILED;
-		settle_status(r);
+		run_over(r, r->cmd_started);
 		return -1;
 	}
 	r->cmd_alive = true;
+	r->shared->cmd_state = CMD_RUNNING;
 	r->state = RUN_RUNNING;
 	r->timeout_at = r->opt.timeout_ns == 0 ? UINT64_MAX :
 		r->cmd_started + r->opt.timeout_ns < r->cmd_started ? UINT64_MAX :
@@ -496,12 +564,23 @@ main(int argc, char **argv)
 	int status;
 
 	memset(r, 0, sizeof(*r));
+	r->self = getpid();
 	status = parse_args(r, argc, argv);
 	if (status >= 0) {
 		return status;
 	}
 	log_init(r->opt.verbosity);
 	open_std_fds();
+	if (teardown_prepare(&r->td, &r->opt) < 0) {
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	r->shared = mmap(NULL, sizeof(*r->shared), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (r->shared == MAP_FAILED) {
+		log_error("cannot map shared memory: %s", strerror(errno));
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	r->td.rec = &r->shared->td;
 	if (sig_setup(&r->sig) < 0) {
 		log_error("cannot set up signal handling: %s", strerror(errno));
 		return EXIT_FAILURE_SUPERVISE;
@@ -516,7 +595,7 @@ main(int argc, char **argv)
 	if (!r->opt.foreground && (status = start_supervisor(r)) >= 0) {
 		return status;
 	}
-	if (start_command(r) < 0) {
+	if (start_command(r) < 0 && r->reason != REASON_EXEC_FAILED) {
 		return r->exit_status;
 	}
 	loop(r);
