@@ -24,6 +24,8 @@ static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "ignore-parent-death", no_argument, NULL, OPT_IGNORE_PARENT_DEATH },
 	{ "kill-after", required_argument, NULL, 'k' },
+	{ "lock", required_argument, NULL, 'l' },
+	{ "lock-wait", required_argument, NULL, 'w' },
 	{ "parent-pid", required_argument, NULL, OPT_PARENT_PID },
 	{ "preserve-status", no_argument, NULL, OPT_PRESERVE_STATUS },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -42,7 +44,7 @@ static const struct option long_options[] = {
  * "+" stops at the first non-option, so COMMAND's own options reach it;
  * ":" makes a missing argument distinguishable from an unknown option.
  */
-static const char short_options[] = "+:hk:qs:T:t:vV";
+static const char short_options[] = "+:hk:l:qs:T:t:vVw:";
 
 const char opts_usage[] =
 "Usage: supervise [OPTION]... [--] COMMAND [ARG]...\n"
@@ -69,6 +71,11 @@ const char opts_usage[] =
 "      --teardown-timeout=DURATION  the teardown's own deadline (default 5m;\n"
 "                             0: none)\n"
 "      --teardown-log=FILE    also append the teardown's output to FILE\n"
+"  -l, --lock=FILE            hold an exclusive lock on FILE from before\n"
+"                             COMMAND starts until the run and its teardown\n"
+"                             are over (repeatable)\n"
+"  -w, --lock-wait=DURATION   give up waiting for a lock after DURATION\n"
+"                             (default: wait as long as needed; 0: no wait)\n"
 "  -q, --quiet                print errors only\n"
 "  -v, --verbose              also print start, exit and timing details\n"
 "  -h, --help                 print this help and exit\n"
@@ -81,6 +88,7 @@ const char opts_usage[] =
 "\n"
 "Exit status:\n"
 "  N        COMMAND exited with N\n"
+"  75       gave up waiting for a lock (COMMAND not started)\n"
 "  123      the run succeeded but its teardown failed or timed out\n"
 "  124      the run timed out (COMMAND's status with --preserve-status)\n"
 "  125      supervise itself failed (bad usage, setup, lost supervisor)\n"
@@ -150,6 +158,16 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 			return fail(err, errlen, "invalid duration '%s'", optarg);
 		}
 		return OPTS_RUN;
+	case 'l':
+		if (*optarg == '\0') {
+			return fail(err, errlen, "invalid lock file ''");
+		}
+		if (o->nlocks == OPTS_MAX_LOCKS) {
+			return fail(err, errlen, "too many locks (at most %d)",
+				    OPTS_MAX_LOCKS);
+		}
+		o->locks[o->nlocks++] = optarg;
+		return OPTS_RUN;
 	case 'q':
 		o->verbosity = -1;
 		return OPTS_RUN;
@@ -162,6 +180,11 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return OPTS_RUN;
 	case 'v':
 		o->verbosity = 1;
+		return OPTS_RUN;
+	case 'w':
+		if (parse_duration(optarg, &o->lock_wait_ns) < 0) {
+			return fail(err, errlen, "invalid duration '%s'", optarg);
+		}
 		return OPTS_RUN;
 	case OPT_FOREGROUND:
 		o->foreground = true;
@@ -216,6 +239,7 @@ opts_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 	o->stop_signal = SIGTERM;
 	o->teardown_on = EVENT_TIMEOUT | EVENT_CANCEL;
 	o->teardown_timeout_ns = UINT64_C(300) * 1000000000;
+	o->lock_wait_ns = DURATION_FOREVER;
 	err[0] = '\0';
 
 	/* optind 0 makes glibc reinitialise getopt, so this can run twice. */

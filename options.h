@@ -10,12 +10,16 @@
 
 /* Exit statuses of supervise's own (see EXIT STATUS in supervise.1). */
 enum {
+	EXIT_TEMPFAIL = 75,		/* gave up waiting for a lock */
 	EXIT_TEARDOWN_FAILED = 123,	/* the run succeeded, its teardown not */
 	EXIT_TIMEDOUT = 124,
 	EXIT_FAILURE_SUPERVISE = 125,
 	EXIT_CANNOT_INVOKE = 126,
 	EXIT_ENOENT = 127,
 };
+
+/* More locks than this for one run is surely a mistake. */
+#define OPTS_MAX_LOCKS 64
 
 struct options {
 	uint64_t timeout_ns;		/* 0: none */
@@ -30,6 +34,9 @@ struct options {
 	unsigned teardown_on;		/* EVENT_* mask */
 	uint64_t teardown_timeout_ns;	/* 0: none */
 	const char *teardown_log;	/* or NULL */
+	char *locks[OPTS_MAX_LOCKS];	/* -l FILE..., in the order given */
+	size_t nlocks;
+	uint64_t lock_wait_ns;		/* DURATION_FOREVER: no limit */
 	char **command;			/* NULL-terminated COMMAND [ARG]... */
 };
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lock.h"
 #include "options.h"
 #include "signals.h"
 #include "teardown.h"
@@ -73,6 +74,8 @@ struct run {
 	struct tree_stop stop;
 	struct teardown td;
 	struct shared *shared;
+	struct lock *locks;	/* in the order taken */
+	size_t nlocks;
 	int exit_status;
 };
 

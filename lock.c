@@ -1,0 +1,300 @@
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "log.h"
+
+#define RECORD_MAGIC "supervise-lock 1\n"
+
+static int
+compare_keys(const void *a, const void *b)
+{
+	return strcmp(((const struct lock *)a)->key,
+		      ((const struct lock *)b)->key);
+}
+
+/* The absolute path of path's directory, plus its last component. */
+static char *
+canonical_key(const char *path)
+{
+	char *d = strdup(path), *b = strdup(path), *dir = NULL, *key = NULL;
+	const char *base;
+
+	if (d == NULL || b == NULL) {
+		goto out;
+	}
+	base = basename(b);
+	dir = realpath(dirname(d), NULL);
+	if (dir == NULL) {
+		goto out;
+	}
+	if (asprintf(&key, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) < 0) {
+		key = NULL;
+	}
+out:
+	free(d);
+	free(b);
+	free(dir);
+	return key;
+}
+
+int
+lock_prepare(char *const *paths, size_t n, struct lock **out)
+{
+	struct lock *locks = calloc(n ? n : 1, sizeof(*locks));
+	size_t i, j;
+
+	if (locks == NULL) {
+		log_error("cannot prepare locks: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		locks[i].path = paths[i];
+		locks[i].fd = -1;
+		locks[i].key = canonical_key(paths[i]);
+		if (locks[i].key == NULL) {
+			log_error("cannot open lock file '%s': %s", paths[i],
+				  strerror(errno));
+			lock_free(locks, i + 1);
+			return -1;
+		}
+	}
+	qsort(locks, n, sizeof(*locks), compare_keys);
+	/* The same file named twice is one lock (flock would deadlock). */
+	for (i = j = 0; i < n; i++) {
+		if (j > 0 && strcmp(locks[j - 1].key, locks[i].key) == 0) {
+			free(locks[i].key);
+			continue;
+		}
+		locks[j++] = locks[i];
+	}
+	*out = locks;
+	return (int)j;
+}
+
+void
+lock_free(struct lock *locks, size_t n)
+{
+	size_t i;
+
+	for (i = 0; locks != NULL && i < n; i++) {
+		if (locks[i].fd >= 0) {
+			close(locks[i].fd);
+		}
+		free(locks[i].key);
+	}
+	free(locks);
+}
+
+int
+lock_open(struct lock *l)
+{
+	/*
+	 * O_NOFOLLOW: in a shared directory, a symlink planted at the lock's
+	 * name must not make us create or lock another file.  O_NONBLOCK: a
+	 * FIFO planted there must not hang the open; it is refused below.
+	 */
+	int flags = O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+	struct stat st;
+	int fd;
+
+	fd = open(l->path, O_RDWR | flags, 0644);
+	if (fd < 0 && errno == EACCES) {
+		/* A lock needs no write access; the holder record does. */
+		fd = open(l->path, O_RDONLY | flags, 0644);
+	}
+	if (fd < 0) {
+		if (errno == ELOOP) {
+			log_error("lock file '%s' is a symbolic link", l->path);
+		} else {
+			log_error("cannot open lock file '%s': %s", l->path,
+				  strerror(errno));
+		}
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("lock file '%s' is not a regular file", l->path);
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, 0);
+	l->fd = fd;
+	return 0;
+}
+
+int
+lock_try(struct lock *l)
+{
+	if (flock(l->fd, LOCK_EX | LOCK_NB) == 0) {
+		return 1;
+	}
+	return errno == EWOULDBLOCK ? 0 : -1;
+}
+
+int
+lock_is_current(const struct lock *l)
+{
+	struct stat held, named;
+
+	if (fstat(l->fd, &held) < 0) {
+		return -1;
+	}
+	if (lstat(l->path, &named) < 0) {
+		return errno == ENOENT ? 0 : -1;
+	}
+	return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
+pid_t
+lock_start_waiter(const struct lock *l)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		/*
+		 * The lock belongs to the open file description, which we
+		 * share with the parent: once we have it, so has the parent.
+		 * If the parent dies, so do we, and the wait with us.
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
+			_exit(1);
+		}
+		_exit(flock(l->fd, LOCK_EX) == 0 ? 0 : 1);
+	}
+	return pid;
+}
+
+/* Copies s into buf as one printable line, at most len - 1 bytes. */
+static void
+printable(char *buf, size_t len, const char *s, size_t slen)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < slen && j + 1 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		buf[j++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	buf[j] = '\0';
+}
+
+void
+lock_write_holder(const struct lock *l, pid_t pid, char *const *command)
+{
+	char host[256] = "?", cmd[200], phost[256], rec[1024];
+	size_t used = 0, n;
+	int len;
+
+	if (gethostname(host, sizeof(host) - 1) < 0) {
+		strcpy(host, "?");
+	}
+	host[sizeof(host) - 1] = '\0';
+	for (; *command != NULL && used + 1 < sizeof(cmd); command++) {
+		if (used > 0) {
+			cmd[used++] = ' ';
+		}
+		n = strlen(*command);
+		printable(cmd + used, sizeof(cmd) - used, *command, n);
+		used += strlen(cmd + used);
+	}
+	cmd[used] = '\0';
+	printable(phost, sizeof(phost), host, strlen(host));
+	len = snprintf(rec, sizeof(rec),
+		       RECORD_MAGIC "pid %ld\nhost %s\nsince %lld\ncommand %s\n",
+		       (long)pid, phost, (long long)time(NULL), cmd);
+	if (len < 0) {
+		return;
+	}
+	/* Best effort: a read-only lock file keeps no record. */
+	if (ftruncate(l->fd, 0) == 0 &&
+	    pwrite(l->fd, rec, strlen(rec), 0) < 0) {
+		log_debug("cannot write the holder of lock '%s': %s", l->path,
+			  strerror(errno));
+	}
+}
+
+int
+lock_parse_holder(const char *buf, size_t len, struct lock_holder *h)
+{
+	const char *p = buf, *end = buf + len, *nl, *val;
+	size_t klen, vlen;
+	bool any = false;
+
+	memset(h, 0, sizeof(*h));
+	if (len < sizeof(RECORD_MAGIC) - 1 ||
+	    memcmp(buf, RECORD_MAGIC, sizeof(RECORD_MAGIC) - 1) != 0) {
+		return -1;
+	}
+	p += sizeof(RECORD_MAGIC) - 1;
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			nl = end;
+		}
+		val = memchr(p, ' ', (size_t)(nl - p));
+		if (val == NULL) {
+			continue;
+		}
+		klen = (size_t)(val - p);
+		val++;
+		vlen = (size_t)(nl - val);
+		if (klen == 3 && memcmp(p, "pid", 3) == 0) {
+			char num[24];
+			printable(num, sizeof(num), val, vlen);
+			h->pid = strtol(num, NULL, 10);
+			any = true;
+		} else if (klen == 4 && memcmp(p, "host", 4) == 0) {
+			printable(h->host, sizeof(h->host), val, vlen);
+			any = true;
+		} else if (klen == 5 && memcmp(p, "since", 5) == 0) {
+			char num[24];
+			printable(num, sizeof(num), val, vlen);
+			h->since = (time_t)strtoll(num, NULL, 10);
+		} else if (klen == 7 && memcmp(p, "command", 7) == 0) {
+			printable(h->command, sizeof(h->command), val, vlen);
+		}
+		if (nl == end) {
+			break;
+		}
+	}
+	return any ? 0 : -1;
+}
+
+int
+lock_read_holder(const struct lock *l, struct lock_holder *h)
+{
+	char buf[2048];
+	ssize_t n = pread(l->fd, buf, sizeof(buf), 0);
+
+	if (n <= 0) {
+		return -1;
+	}
+	return lock_parse_holder(buf, (size_t)n, h);
+}
+
+const char *
+lock_describe_holder(const struct lock_holder *h, char *buf, size_t len)
+{
+	char since[32] = "";
+	struct tm tm;
+
+	if (h->since > 0 && localtime_r(&h->since, &tm) != NULL) {
+		strftime(since, sizeof(since), " since %H:%M:%S", &tm);
+	}
+	snprintf(buf, len, "pid %ld on %s%s%s%s", h->pid,
+		 h->host[0] ? h->host : "?", since,
+		 h->command[0] ? ": " : "", h->command);
+	return buf;
+}
