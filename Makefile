@@ -27,7 +27,7 @@ CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 ALL_CFLAGS = $(STD) $(WARNFLAGS) $(CPPFLAGS) $(CFLAGS)
 LIBS =
 
-MODULES = child front lock log options parse run signals teardown tree
+MODULES = child front lock log options parse run signals status teardown tree
 OBJS = $(MODULES:%=%.o)
 HDRS = $(wildcard *.h)
 

@@ -78,6 +78,23 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 
 	f->sup_alive = false;
 	f->sup_crashed = !WIFEXITED(ws);
+	if (f->sup_crashed && r->shared->cmd_state == CMD_RUNNING) {
+		/*
+		 * COMMAND dies with the supervisor (its death signal is
+		 * SIGKILL) and is ours now.  Collect it first: its children
+		 * are handed to us as it dies, and then the sweep sees them.
+		 */
+		pid_t pid;
+		int cws;
+
+		do {
+			pid = waitpid(r->shared->cmd_pid, &cws, 0);
+		} while (pid < 0 && errno == EINTR);
+		if (pid == r->shared->cmd_pid) {
+			r->shared->cmd_wstatus = cws;
+			r->shared->cmd_state = CMD_ENDED;
+		}
+	}
 	f->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_FAILURE_SUPERVISE;
 	sig_name(WIFSIGNALED(ws) ? WTERMSIG(ws) : 0, name, sizeof(name));
 	if (f->sup_crashed &&
@@ -154,6 +171,9 @@ on_parent_death(struct front *f)
 	f->parent_told = true;
 	if (f->sup_alive) {
 		relay(f, SIG_PARENT_DEATH, r->parent);
+	} else if (r->state == RUN_TEARDOWN) {
+		log_info("parent process %d died; the teardown goes on",
+			 (int)r->parent);
 	}
 }
 
@@ -176,7 +196,7 @@ on_signal(struct front *f, const struct signalfd_siginfo *si, uint64_t now)
 		relay(f, sig, (pid_t)si->ssi_pid);
 	} else if (r->state == RUN_STOPPING && cancel) {
 		tree_stop_hurry(&r->stop, now);
-	} else if (r->state == RUN_TEARDOWN && cancel) {
+	} else if (r->state == RUN_TEARDOWN && (cancel || sig == SIGALRM)) {
 		log_info("%s during the teardown; ignored",
 			 sig_name(sig, name, sizeof(name)));
 	}
@@ -247,6 +267,18 @@ front_run(struct run *r, pid_t supervisor)
 			usleep(10000);
 		}
 		on_time(&f, now, reaped);
+	}
+	/*
+	 * The supervisor writes the status record; if it died first, what
+	 * it shared and what we did since make the record.
+	 */
+	if (!r->shared->status_written) {
+		r->reason = REASON_ERROR;
+		r->exit_status = f.status;
+		r->cmd_pid = r->shared->cmd_pid;
+		r->cmd_alive = r->shared->cmd_state != CMD_ENDED;
+		r->cmd_wstatus = r->shared->cmd_wstatus;
+		run_write_status(r);
 	}
 	return f.status;
 }

@@ -13,6 +13,7 @@ enum {
 	OPT_IGNORE_PARENT_DEATH,
 	OPT_PARENT_PID,
 	OPT_PRESERVE_STATUS,
+	OPT_STATUS_FILE,
 	OPT_TEARDOWN_LOG,
 	OPT_TEARDOWN_ON,
 	OPT_TEARDOWN_TIMEOUT,
@@ -30,6 +31,7 @@ static const struct option long_options[] = {
 	{ "preserve-status", no_argument, NULL, OPT_PRESERVE_STATUS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "signal", required_argument, NULL, 's' },
+	{ "status-file", required_argument, NULL, OPT_STATUS_FILE },
 	{ "teardown", required_argument, NULL, 'T' },
 	{ "teardown-log", required_argument, NULL, OPT_TEARDOWN_LOG },
 	{ "teardown-on", required_argument, NULL, OPT_TEARDOWN_ON },
@@ -76,6 +78,8 @@ const char opts_usage[] =
 "                             are over (repeatable)\n"
 "  -w, --lock-wait=DURATION   give up waiting for a lock after DURATION\n"
 "                             (default: wait as long as needed; 0: no wait)\n"
+"      --status-file=FILE     write a JSON record of the run to FILE when\n"
+"                             supervise ends (atomically)\n"
 "  -q, --quiet                print errors only\n"
 "  -v, --verbose              also print start, exit and timing details\n"
 "  -h, --help                 print this help and exit\n"
@@ -200,6 +204,12 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return OPTS_RUN;
 	case OPT_PRESERVE_STATUS:
 		o->preserve_status = true;
+		return OPTS_RUN;
+	case OPT_STATUS_FILE:
+		if (*optarg == '\0') {
+			return fail(err, errlen, "invalid status file ''");
+		}
+		o->status_file = optarg;
 		return OPTS_RUN;
 	case 'T':
 		o->teardown = optarg;

@@ -37,6 +37,7 @@ struct options {
 	char *locks[OPTS_MAX_LOCKS];	/* -l FILE..., in the order given */
 	size_t nlocks;
 	uint64_t lock_wait_ns;		/* DURATION_FOREVER: no limit */
+	const char *status_file;	/* or NULL */
 	char **command;			/* NULL-terminated COMMAND [ARG]... */
 };
 

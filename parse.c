@@ -170,6 +170,24 @@ sig_name(int sig, char *buf, size_t len)
 	return buf;
 }
 
+/* "%.3f" without trailing zeros (and without a trailing point). */
+static void
+trimmed(char *buf, size_t len, double v, const char *unit)
+{
+	char tmp[48];
+	size_t n;
+
+	snprintf(tmp, sizeof(tmp), "%.3f", v);
+	n = strlen(tmp);
+	while (n > 0 && tmp[n - 1] == '0') {
+		tmp[--n] = '\0';
+	}
+	if (n > 0 && tmp[n - 1] == '.') {
+		tmp[--n] = '\0';
+	}
+	snprintf(buf, len, "%s%s", tmp, unit);
+}
+
 const char *
 fmt_duration(uint64_t ns, char *buf, size_t len)
 {
@@ -177,27 +195,14 @@ fmt_duration(uint64_t ns, char *buf, size_t len)
 
 	if (ns == DURATION_FOREVER) {
 		snprintf(buf, len, "forever");
-	} else if (ns < NS_PER_S && ns % NS_PER_MS == 0) {
-		snprintf(buf, len, "%llums", (unsigned long long)(ns / NS_PER_MS));
 	} else if (ns < NS_PER_S) {
-		snprintf(buf, len, "%.3gms", (double)ns / 1e6);
-	} else if (rest == 0 && s >= 60 && s % 60 == 0 && s < 3600) {
+		trimmed(buf, len, (double)ns / 1e6, "ms");
+	} else if (rest == 0 && s % 60 == 0 && s < 3600) {
 		snprintf(buf, len, "%llum", (unsigned long long)(s / 60));
 	} else if (rest == 0) {
 		snprintf(buf, len, "%llus", (unsigned long long)s);
 	} else {
-		/* Up to three decimals, trailing zeros dropped. */
-		char tmp[32];
-		size_t n;
-		snprintf(tmp, sizeof(tmp), "%.3f", (double)ns / 1e9);
-		n = strlen(tmp);
-		while (n > 0 && tmp[n - 1] == '0') {
-			tmp[--n] = '\0';
-		}
-		if (n > 0 && tmp[n - 1] == '.') {
-			tmp[--n] = '\0';
-		}
-		snprintf(buf, len, "%ss", tmp);
+		trimmed(buf, len, (double)ns / 1e9, "s");
 	}
 	return buf;
 }

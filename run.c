@@ -1,6 +1,7 @@
 #include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "parse.h"
 #include "run.h"
@@ -19,6 +20,7 @@ run_event(enum run_reason reason, int exit_status)
 	case REASON_NONE:
 	case REASON_EXEC_FAILED:
 	case REASON_ERROR:
+	case REASON_LOCK_TIMEOUT:
 		break;
 	}
 	return EVENT_FAILURE;
@@ -38,6 +40,7 @@ run_reason_name(enum run_reason reason)
 	case REASON_EXIT:
 	case REASON_EXEC_FAILED:
 	case REASON_ERROR:
+	case REASON_LOCK_TIMEOUT:
 		break;
 	}
 	return "exit";
@@ -60,4 +63,73 @@ run_command_status(int cmd_state, int wstatus, char *buf, size_t len)
 		snprintf(buf, len, "exited %d", WEXITSTATUS(wstatus));
 	}
 	return buf;
+}
+
+/* The "reason" of the status record. */
+static const char *
+status_reason(enum run_reason reason)
+{
+	switch (reason) {
+	case REASON_EXIT:
+		return "exit";
+	case REASON_TIMEOUT:
+		return "timeout";
+	case REASON_CANCEL:
+		return "cancel";
+	case REASON_PARENT_DEATH:
+		return "parent-death";
+	case REASON_EXEC_FAILED:
+		return "exec-failed";
+	case REASON_LOCK_TIMEOUT:
+		return "lock-timeout";
+	case REASON_NONE:
+	case REASON_ERROR:
+		break;
+	}
+	return "error";
+}
+
+void
+run_write_status(struct run *r)
+{
+	bool started = r->cmd_pid > 0 && r->reason != REASON_EXEC_FAILED;
+	struct status_info si = {
+		.command = r->opt.command,
+		.pid = r->front != 0 ? r->front : r->self,
+		.command_pid = started ? r->cmd_pid : 0,
+		.started = r->started_rt,
+		.started_mono = r->started,
+		.reason = status_reason(r->reason),
+		.signal = r->reason == REASON_CANCEL ? r->cancel_sig : 0,
+		.exit_status = r->exit_status,
+		.command_ended = started && !r->cmd_alive,
+		.command_wstatus = r->cmd_wstatus,
+		.stopped = r->stop.signalled > 0 || r->stop.escalated,
+		.stop_signal = r->opt.kill_after_ns == 0 ? SIGKILL :
+			r->opt.stop_signal,
+		.escalated = r->stop.escalated,
+		.signalled = r->stop.signalled,
+		.leftovers = r->reason == REASON_EXIT ? r->stop.signalled : 0,
+		.td = &r->td,
+		.locks = r->locks,
+		.nlocks = r->nlocks,
+	};
+
+	if (r->shared != NULL) {
+		r->shared->status_written = 1;
+	}
+	status_write(&r->status, &si);
+}
+
+void
+run_free(struct run *r)
+{
+	tree_skip_free(&r->skip);
+	tree_stop_free(&r->stop);
+	tree_stop_free(&r->td.stop);
+	lock_free(r->locks, r->nlocks);
+	r->locks = NULL;
+	r->nlocks = 0;
+	free(r->status.base);
+	r->status.base = NULL;
 }

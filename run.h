@@ -8,6 +8,7 @@
 #include "lock.h"
 #include "options.h"
 #include "signals.h"
+#include "status.h"
 #include "teardown.h"
 #include "tree.h"
 
@@ -28,6 +29,7 @@ enum run_reason {
 	REASON_PARENT_DEATH,
 	REASON_EXEC_FAILED,
 	REASON_ERROR,		/* supervise itself failed */
+	REASON_LOCK_TIMEOUT,	/* gave up waiting for a lock */
 };
 
 /*
@@ -43,6 +45,8 @@ struct shared {
 	int exit_status;	/* the run's status, once it has ended */
 	int cmd_state;		/* CMD_* */
 	int cmd_wstatus;	/* once CMD_ENDED */
+	pid_t cmd_pid;		/* once started */
+	int status_written;	/* the supervisor wrote --status-file */
 	struct teardown_record td;
 };
 
@@ -76,8 +80,20 @@ struct run {
 	struct shared *shared;
 	struct lock *locks;	/* in the order taken */
 	size_t nlocks;
+	struct status_target status;
+	struct timespec started_rt;	/* CLOCK_REALTIME at start */
+	uint64_t started;		/* monotonic ns at start */
 	int exit_status;
 };
+
+/*
+ * Writes --status-file, if given, from the run's state; called by the
+ * process that ends last knowing the most (see status_written).
+ */
+void run_write_status(struct run *r);
+
+/* Frees what the run allocated (before exit, for leak checkers). */
+void run_free(struct run *r);
 
 /* The EVENT_* bit for how the run ended (for --teardown-on). */
 unsigned run_event(enum run_reason reason, int exit_status);

@@ -19,6 +19,8 @@
 #include "teardown.h"
 #include "tree.h"
 
+static int finish(struct run *r, int status);
+
 /* Options parsed, or an exit status for --help, --version and errors. */
 static int
 parse_args(struct run *r, int argc, char **argv)
@@ -116,6 +118,9 @@ settle_status(struct run *r)
 	case REASON_EXEC_FAILED:
 		r->exit_status = child_exec_status(r->exec_errno);
 		break;
+	case REASON_LOCK_TIMEOUT:
+		r->exit_status = EXIT_TEMPFAIL;
+		break;
 	case REASON_NONE:
 	case REASON_ERROR:
 		r->exit_status = EXIT_FAILURE_SUPERVISE;
@@ -203,6 +208,9 @@ end_run(struct run *r, enum run_reason reason, int sig, pid_t from,
 	r->cancel_sig = sig;
 	r->cancel_from = from;
 	r->cancel_relayed = relayed;
+	/* For the front, should we die before the run is over. */
+	r->shared->reason = (int)reason;
+	r->shared->cancel_sig = sig;
 	stop_sig_name(r, stop, sizeof(stop));
 	if (from > 0) {
 		snprintf(who, sizeof(who), " from pid %d", (int)from);
@@ -231,6 +239,8 @@ command_ended(struct run *r, uint64_t now)
 	int n;
 
 	r->reason = REASON_EXIT;
+	r->shared->reason = (int)r->reason;
+	r->shared->exit_status = child_exit_status(r->cmd_wstatus);
 	begin_stop(r, now);
 	n = r->stop.signalled;
 	if (n > 0) {
@@ -535,11 +545,14 @@ wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 				   getppid() != r->parent) {
 				log_info("parent process %d died while waiting for "
 					 "lock %s", (int)r->parent, l->path);
+				r->reason = REASON_PARENT_DEATH;
 				status = 128 + SIGHUP;
 			} else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP ||
 				   sig == SIGQUIT) {
 				log_info("cancelled by %s while waiting for lock %s",
 					 sig_name(sig, name, sizeof(name)), l->path);
+				r->reason = REASON_CANCEL;
+				r->cancel_sig = sig;
 				status = 128 + sig;
 			}
 		}
@@ -605,6 +618,8 @@ acquire_locks(struct run *r)
 					say_waiting(l, LOG_ERROR, "gave up waiting for",
 						    r->opt.lock_wait_ns == 0 ? 0 :
 						    tree_now() - start);
+					l->wait_ns = tree_now() - t0;
+					r->reason = REASON_LOCK_TIMEOUT;
 					return EXIT_TEMPFAIL;
 				}
 				if (rc >= 0) {
@@ -659,11 +674,12 @@ start_supervisor(struct run *r)
 	if (pid < 0) {
 		log_error("cannot start the supervisor process: %s",
 			  strerror(errno));
-		return EXIT_FAILURE_SUPERVISE;
+		return finish(r, EXIT_FAILURE_SUPERVISE);
 	}
 	if (pid > 0) {
 		status = front_run(r, pid);
-		tree_skip_free(&r->skip);
+		run_free(r);
+		log_debug("exiting with status %d", status);
 		return status;
 	}
 	/* The children inherited at start are the front's, not ours. */
@@ -679,12 +695,14 @@ start_supervisor(struct run *r)
 	    prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		log_error("cannot set up the supervisor process: %s",
 			  strerror(errno));
-		return EXIT_FAILURE_SUPERVISE;
+		return finish(r, EXIT_FAILURE_SUPERVISE);
 	}
 	if (getppid() != front) {
 		log_info("front process %d died before the command started",
 			 (int)front);
-		return 128 + SIGKILL;
+		r->reason = REASON_CANCEL;
+		r->cancel_sig = SIGKILL;
+		return finish(r, 128 + SIGKILL);
 	}
 	return -1;
 }
@@ -722,6 +740,7 @@ start_command(struct run *r)
 		return -1;
 	}
 	r->cmd_alive = true;
+	r->shared->cmd_pid = pid;
 	r->shared->cmd_state = CMD_RUNNING;
 	r->state = RUN_RUNNING;
 	r->timeout_at = r->opt.timeout_ns == 0 ? UINT64_MAX :
@@ -729,6 +748,64 @@ start_command(struct run *r)
 		r->cmd_started + r->opt.timeout_ns;
 	log_debug("started '%s' as pid %d", r->opt.command[0], (int)pid);
 	return 0;
+}
+
+/*
+ * Everything before the first fork: what the teardown needs, the shared
+ * page, signals, the parent watch, the subreaper.  Returns -1 when all is
+ * set, or the status to exit with (the run is not started).
+ */
+static int
+set_up(struct run *r)
+{
+	int status;
+
+	clock_gettime(CLOCK_REALTIME, &r->started_rt);
+	r->started = tree_now();
+	status_prepare(&r->status, r->opt.status_file);
+	if (teardown_prepare(&r->td, &r->opt) < 0) {
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	r->shared = mmap(NULL, sizeof(*r->shared), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (r->shared == MAP_FAILED) {
+		r->shared = NULL;
+		log_error("cannot map shared memory: %s", strerror(errno));
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	r->td.rec = &r->shared->td;
+	if (sig_setup(&r->sig) < 0) {
+		log_error("cannot set up signal handling: %s", strerror(errno));
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	if ((status = watch_parent(r)) >= 0) {
+		if (status != EXIT_FAILURE_SUPERVISE) {
+			r->reason = REASON_PARENT_DEATH;
+		}
+		return status;
+	}
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || tree_skip_init(&r->skip) < 0) {
+		log_error("cannot become a subreaper: %s", strerror(errno));
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	return -1;
+}
+
+/* The one way out once options are parsed: the status record, then exit. */
+static int
+finish(struct run *r, int status)
+{
+	if (r->reason == REASON_NONE) {
+		r->reason = REASON_ERROR;
+	}
+	r->exit_status = status;
+	run_write_status(r);
+	run_free(r);
+	/* The supervisor's status is the front's, which says it. */
+	if (r->front == 0) {
+		log_debug("exiting with status %d", status);
+	}
+	return status;
 }
 
 int
@@ -746,37 +823,16 @@ main(int argc, char **argv)
 	}
 	log_init(r->opt.verbosity);
 	open_std_fds();
-	if (teardown_prepare(&r->td, &r->opt) < 0) {
-		return EXIT_FAILURE_SUPERVISE;
+	if ((status = set_up(r)) >= 0 || (status = acquire_locks(r)) >= 0) {
+		return finish(r, status);
 	}
-	r->shared = mmap(NULL, sizeof(*r->shared), PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (r->shared == MAP_FAILED) {
-		log_error("cannot map shared memory: %s", strerror(errno));
-		return EXIT_FAILURE_SUPERVISE;
-	}
-	r->td.rec = &r->shared->td;
-	if (sig_setup(&r->sig) < 0) {
-		log_error("cannot set up signal handling: %s", strerror(errno));
-		return EXIT_FAILURE_SUPERVISE;
-	}
-	if ((status = watch_parent(r)) >= 0) {
-		return status;
-	}
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || tree_skip_init(&r->skip) < 0) {
-		log_error("cannot become a subreaper: %s", strerror(errno));
-		return EXIT_FAILURE_SUPERVISE;
-	}
-	if ((status = acquire_locks(r)) >= 0) {
-		return status;
-	}
+	/* The front returns here when the run is over; it wrote what it had to. */
 	if (!r->opt.foreground && (status = start_supervisor(r)) >= 0) {
 		return status;
 	}
 	if (start_command(r) < 0 && r->reason != REASON_EXEC_FAILED) {
-		return r->exit_status;
+		return finish(r, r->exit_status);
 	}
 	loop(r);
-	log_debug("exiting with status %d", r->exit_status);
-	return r->exit_status;
+	return finish(r, r->exit_status);
 }

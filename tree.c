@@ -19,11 +19,6 @@
 /* Deeper trees than this are reached on the next sweep, once reparented. */
 #define MAX_DEPTH 2048
 
-struct pid_vec {
-	pid_t *v;
-	size_t n, cap;
-};
-
 struct proc_info {
 	char state;
 	pid_t ppid;
@@ -37,6 +32,13 @@ struct sweep {
 	const struct tree_skip *skip;
 	pid_t self;
 	int found;
+	/*
+	 * With told: our children that were sent sig are added to it, and
+	 * with only_new, sig goes only to our children not in it (orphans
+	 * that appeared since), never to deeper descendants.
+	 */
+	struct pid_vec *told;
+	bool only_new;
 };
 
 uint64_t
@@ -209,6 +211,19 @@ send(pid_t pid, int pidfd, int sig)
 
 static void visit(struct sweep *sw, pid_t parent, int parent_fd, int depth);
 
+static bool
+is_told(const struct sweep *sw, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; sw->told != NULL && i < sw->told->n; i++) {
+		if (sw->told->v[i] == pid) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 visit_child(struct sweep *sw, pid_t parent, int parent_fd, pid_t pid, int depth)
 {
@@ -241,14 +256,27 @@ visit_child(struct sweep *sw, pid_t parent, int parent_fd, pid_t pid, int depth)
 		goto out;
 	}
 	sw->found++;
-	if (sw->sig != 0 && !(sw->pgid != 0 && pi.pgrp == sw->pgid)) {
+	/*
+	 * Children first: a process that is signalled first may die and
+	 * hand its children to us before we list them, and we would miss
+	 * them in this sweep.
+	 */
+	if (depth < MAX_DEPTH) {
+		visit(sw, pid, fd, depth + 1);
+	}
+	if (sw->sig == 0 ||
+	    (sw->only_new && (parent != sw->self || is_told(sw, pid)))) {
+		goto out;
+	}
+	/* Members of pgid get it from the caller's kill() of the group. */
+	if (!(sw->pgid != 0 && pi.pgrp == sw->pgid)) {
 		send(pid, fd, sw->sig);
 		if (sw->cont) {
 			send(pid, fd, SIGCONT);
 		}
 	}
-	if (depth < MAX_DEPTH) {
-		visit(sw, pid, fd, depth + 1);
+	if (sw->told != NULL && parent == sw->self && !is_told(sw, pid)) {
+		vec_push(sw->told, pid);
 	}
 out:
 	if (fd >= 0) {
@@ -270,16 +298,23 @@ visit(struct sweep *sw, pid_t parent, int parent_fd, int depth)
 	free(kids.v);
 }
 
-int
-tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip)
+static int
+sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
+      struct pid_vec *told, bool only_new)
 {
 	struct sweep sw = {
 		.sig = sig, .cont = cont, .pgid = pgid, .skip = skip,
-		.self = getpid(), .found = 0,
+		.self = getpid(), .found = 0, .told = told, .only_new = only_new,
 	};
 
 	visit(&sw, sw.self, -1, 0);
 	return sw.found;
+}
+
+int
+tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip)
+{
+	return sweep(sig, cont, pgid, skip, NULL, false);
 }
 
 static uint64_t
@@ -306,17 +341,19 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 	ts->next_check = now + ts->check_step;
 	ts->grace_end = add_sat(now, ts->grace_ns);
 	/*
-	 * The group first, in one kill(), so that its members cannot fork
-	 * between being listed and being signalled; the sweep then reaches
-	 * the processes that left the group.
+	 * The sweep counts every process and signals those outside the
+	 * group; then one kill() reaches the whole group, so that a member
+	 * that forks meanwhile takes its child along.  (Killing the group
+	 * first would let its members die before they are counted.)
 	 */
+	ts->told.n = 0;
+	n = sweep(sig, sig != SIGKILL, ts->group, ts->skip, &ts->told, false);
 	if (ts->group > 0) {
 		kill(-ts->group, sig);
 		if (sig != SIGKILL) {
 			kill(-ts->group, SIGCONT);
 		}
 	}
-	n = tree_signal(sig, sig != SIGKILL, ts->group, ts->skip);
 	ts->signalled = n;
 	ts->killed = at_once ? n : 0;
 	ts->phase = n == 0 ? TREE_DONE : at_once ? TREE_KILL : TREE_GRACE;
@@ -355,7 +392,13 @@ tree_stop_step(struct tree_stop *ts, uint64_t now)
 			ts->escalated = n > 0;
 			ts->phase = n == 0 ? TREE_DONE : TREE_KILL;
 			ts->check_step = NS_PER_MS;
-		} else if (tree_signal(0, false, 0, ts->skip) == 0) {
+		} else if (sweep(ts->sig, true, 0, ts->skip, &ts->told, true) == 0) {
+			/*
+			 * Above: orphans that were not our children when the
+			 * stop began (a descendant died and we adopted its
+			 * children) get the stop signal too: no parent of
+			 * theirs is left to stop them.
+			 */
 			ts->phase = TREE_DONE;
 		}
 		break;
@@ -375,6 +418,14 @@ tree_stop_step(struct tree_stop *ts, uint64_t now)
 	}
 	ts->next_check = now + ts->check_step;
 	return ts->phase == TREE_DONE;
+}
+
+void
+tree_stop_free(struct tree_stop *ts)
+{
+	free(ts->told.v);
+	ts->told.v = NULL;
+	ts->told.n = ts->told.cap = 0;
 }
 
 uint64_t

@@ -12,6 +12,12 @@
  * double-forked included) is reparented to it and stays in this tree.
  */
 
+/* A growable list of pids. */
+struct pid_vec {
+	pid_t *v;
+	size_t n, cap;
+};
+
 /* Pids the sweep leaves alone (children supervise did not start). */
 struct tree_skip {
 	pid_t *pids;
@@ -50,7 +56,11 @@ struct tree_stop {
 	int signalled;			/* processes sent the stop signal */
 	int killed;			/* processes sent SIGKILL */
 	bool escalated;
+	struct pid_vec told;		/* our children sent the stop signal */
 };
+
+/* Frees what a stop sequence allocated. */
+void tree_stop_free(struct tree_stop *ts);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t tree_now(void);

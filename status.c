@@ -1,0 +1,365 @@
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "options.h"
+#include "parse.h"
+#include "status.h"
+#include "tree.h"
+
+static void
+put(struct json_buf *b, const char *s, size_t n)
+{
+	if (b->failed) {
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *d;
+		while (cap < b->len + n + 1) {
+			cap *= 2;
+		}
+		d = realloc(b->data, cap);
+		if (d == NULL) {
+			b->failed = true;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static void __attribute__((format(printf, 2, 3)))
+putf(struct json_buf *b, const char *fmt, ...)
+{
+	char tmp[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0) {
+		put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+	}
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t
+utf8_len(const unsigned char *s, size_t len)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (s[0] < 0x80) {
+		return 1;
+	} else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n > len) {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			return 0;
+		}
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* No overlong forms, no surrogates, nothing past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+		return 0;
+	}
+	return n;
+}
+
+void
+json_string(struct json_buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	put(b, "\"", 1);
+	while (i < len) {
+		unsigned char c = p[i];
+		if (c == '"' || c == '\\') {
+			put(b, "\\", 1);
+			put(b, (const char *)&p[i], 1);
+			i++;
+		} else if (c == '\n') {
+			put(b, "\\n", 2);
+			i++;
+		} else if (c == '\t') {
+			put(b, "\\t", 2);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			putf(b, "\\u%04x", c);
+			i++;
+		} else if ((n = utf8_len(p + i, len - i)) > 0) {
+			put(b, (const char *)&p[i], n);
+			i += n;
+		} else {
+			put(b, "\\ufffd", 6);
+			i++;
+		}
+	}
+	put(b, "\"", 1);
+}
+
+static void
+json_cstr(struct json_buf *b, const char *s)
+{
+	if (s == NULL) {
+		put(b, "null", 4);
+	} else {
+		json_string(b, s, strlen(s));
+	}
+}
+
+static void
+json_signal(struct json_buf *b, int sig)
+{
+	char name[32];
+
+	if (sig <= 0) {
+		put(b, "null", 4);
+	} else {
+		json_cstr(b, sig_name(sig, name, sizeof(name)));
+	}
+}
+
+static void
+json_time(struct json_buf *b, const struct timespec *ts)
+{
+	char when[32];
+	struct tm tm;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	putf(b, "\"%s.%03ldZ\"", when, ts->tv_nsec / 1000000);
+}
+
+static void
+json_seconds(struct json_buf *b, uint64_t ns)
+{
+	putf(b, "%llu.%03llu", (unsigned long long)(ns / 1000000000),
+	     (unsigned long long)(ns % 1000000000 / 1000000));
+}
+
+static void
+json_teardown(struct json_buf *b, const struct teardown *td)
+{
+	bool exited;
+
+	if (td == NULL || td->state == TD_IDLE) {
+		put(b, "null", 4);
+		return;
+	}
+	exited = td->start_errno == 0 && WIFEXITED(td->wstatus);
+	put(b, "{\"reason\": ", 11);
+	json_cstr(b, td->reason);
+	if (exited) {
+		putf(b, ", \"exit\": %d", WEXITSTATUS(td->wstatus));
+	} else {
+		put(b, ", \"exit\": null", 14);
+	}
+	put(b, ", \"signaled\": ", 14);
+	json_signal(b, td->start_errno == 0 && WIFSIGNALED(td->wstatus) ?
+		    WTERMSIG(td->wstatus) : 0);
+	putf(b, ", \"timed_out\": %s, \"duration_s\": ",
+	     td->timed_out ? "true" : "false");
+	json_seconds(b, td->ended >= td->started ? td->ended - td->started : 0);
+	put(b, "}", 1);
+}
+
+void
+status_json(struct json_buf *b, const struct status_info *si)
+{
+	struct timespec now;
+	uint64_t mono = tree_now();
+	size_t i;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	putf(b, "{\"version\": 1, \"supervise_version\": \"%s\", \"command\": [",
+	     SUPERVISE_VERSION);
+	for (i = 0; si->command != NULL && si->command[i] != NULL; i++) {
+		if (i > 0) {
+			put(b, ", ", 2);
+		}
+		json_cstr(b, si->command[i]);
+	}
+	putf(b, "], \"pid\": %d, \"command_pid\": ", (int)si->pid);
+	if (si->command_pid > 0) {
+		putf(b, "%d", (int)si->command_pid);
+	} else {
+		put(b, "null", 4);
+	}
+	put(b, ", \"started_at\": ", 16);
+	json_time(b, &si->started);
+	put(b, ", \"ended_at\": ", 14);
+	json_time(b, &now);
+	put(b, ", \"duration_s\": ", 16);
+	json_seconds(b, mono - si->started_mono);
+	put(b, ", \"reason\": ", 12);
+	json_cstr(b, si->reason);
+	put(b, ", \"signal\": ", 12);
+	json_signal(b, si->signal);
+	putf(b, ", \"exit_status\": %d, \"command_status\": ", si->exit_status);
+	if (!si->command_ended) {
+		put(b, "null", 4);
+	} else if (WIFSIGNALED(si->command_wstatus)) {
+		put(b, "{\"signaled\": ", 13);
+		json_signal(b, WTERMSIG(si->command_wstatus));
+		put(b, "}", 1);
+	} else {
+		putf(b, "{\"exited\": %d}", WEXITSTATUS(si->command_wstatus));
+	}
+	put(b, ", \"stop\": ", 10);
+	if (!si->stopped) {
+		put(b, "null", 4);
+	} else {
+		put(b, "{\"signal\": ", 11);
+		json_signal(b, si->stop_signal);
+		putf(b, ", \"escalated_to_kill\": %s, \"processes_signaled\": %d, "
+		     "\"leftovers\": %d}", si->escalated ? "true" : "false",
+		     si->signalled, si->leftovers);
+	}
+	put(b, ", \"teardown\": ", 14);
+	json_teardown(b, si->td);
+	put(b, ", \"locks\": [", 12);
+	for (i = 0; i < si->nlocks; i++) {
+		put(b, i > 0 ? ", {\"path\": " : "{\"path\": ", i > 0 ? 11 : 9);
+		json_cstr(b, si->locks[i].path);
+		put(b, ", \"wait_s\": ", 12);
+		json_seconds(b, si->locks[i].wait_ns);
+		put(b, "}", 1);
+	}
+	put(b, "]}\n", 3);
+}
+
+void
+status_prepare(struct status_target *t, const char *path)
+{
+	char *d, *b;
+
+	t->path = path;
+	t->dir_fd = -1;
+	t->base = NULL;
+	if (path == NULL) {
+		return;
+	}
+	d = strdup(path);
+	b = strdup(path);
+	if (d != NULL && b != NULL) {
+		t->base = strdup(basename(b));
+		t->dir_fd = open(dirname(d), O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	free(d);
+	free(b);
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
+status_write(const struct status_target *t, const struct status_info *si)
+{
+	struct json_buf b = { 0 };
+	char tmp[64], *dpath = NULL;
+	int dir = t->dir_fd, fd = -1, err = 0;
+	static unsigned serial;
+
+	if (t->path == NULL) {
+		return 0;
+	}
+	if (t->base == NULL) {
+		err = ENOMEM;
+		goto out;
+	}
+	if (dir < 0) {
+		dpath = strdup(t->path);
+		dir = dpath != NULL ?
+			open(dirname(dpath), O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (dir < 0) {
+			err = errno;
+			goto out;
+		}
+	}
+	status_json(&b, si);
+	if (b.failed) {
+		err = ENOMEM;
+		goto out;
+	}
+	/* Unique among writers: front and supervisor have different pids. */
+	snprintf(tmp, sizeof(tmp), ".supervise-status.%d.%u.tmp", (int)getpid(),
+		 serial++);
+	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err = errno;
+		goto out;
+	}
+	if (write_all(fd, b.data, b.len) < 0 || close(fd) < 0) {
+		err = errno != 0 ? errno : EIO;
+		fd = -1;
+		unlinkat(dir, tmp, 0);
+		goto out;
+	}
+	fd = -1;
+	if (renameat(dir, tmp, dir, t->base) < 0) {
+		err = errno;
+		unlinkat(dir, tmp, 0);
+	}
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (dir >= 0 && dir != t->dir_fd) {
+		close(dir);
+	}
+	free(dpath);
+	free(b.data);
+	if (err != 0) {
+		log_error("cannot write status file '%s': %s", t->path,
+			  strerror(err));
+		return -1;
+	}
+	return 0;
+}

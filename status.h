@@ -1,0 +1,72 @@
+#ifndef SUPERVISE_STATUS_H
+#define SUPERVISE_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "lock.h"
+#include "teardown.h"
+
+/* Where --status-file goes: its directory is held from the start. */
+struct status_target {
+	const char *path;	/* as given, or NULL: no status file */
+	int dir_fd;		/* its directory, or -1 (retried by path) */
+	char *base;		/* its last component */
+};
+
+/* What happened, as the JSON record tells it. */
+struct status_info {
+	char *const *command;
+	pid_t pid;			/* the front's: what the caller started */
+	pid_t command_pid;		/* 0: never started */
+	struct timespec started;	/* CLOCK_REALTIME at start */
+	uint64_t started_mono;		/* CLOCK_MONOTONIC ns at start */
+	const char *reason;		/* exit, timeout, cancel, ... */
+	int signal;			/* the cancel signal, or 0 */
+	int exit_status;
+	bool command_ended;		/* command_wstatus is valid */
+	int command_wstatus;
+	bool stopped;			/* the stop sequence ran */
+	int stop_signal;
+	bool escalated;
+	int signalled;
+	int leftovers;
+	const struct teardown *td;	/* NULL or TD_IDLE: none ran */
+	const struct lock *locks;
+	size_t nlocks;
+};
+
+/*
+ * At start: remembers the path and opens its directory, so that a relative
+ * path still works after the working directory is removed.  Never fails:
+ * a directory that cannot be opened now is tried again at the end.
+ */
+void status_prepare(struct status_target *t, const char *path);
+
+/*
+ * Writes the record as one JSON object, atomically: a temporary file in
+ * the same directory, then rename(2), which replaces a symlink at the path
+ * rather than following it.  Returns 0, or -1 after logging why.
+ */
+int status_write(const struct status_target *t, const struct status_info *si);
+
+/*
+ * Appends s (len bytes, any bytes at all) to buf as a JSON string:
+ * quotes, backslashes and control characters escaped, invalid UTF-8
+ * replaced by U+FFFD.  buf is a growable buffer (see struct json_buf).
+ */
+struct json_buf {
+	char *data;
+	size_t len, cap;
+	bool failed;		/* out of memory: the result is unusable */
+};
+
+void json_string(struct json_buf *b, const char *s, size_t len);
+
+/* Builds the record into b (data must be freed by the caller). */
+void status_json(struct json_buf *b, const struct status_info *si);
+
+#endif
