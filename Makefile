@@ -24,10 +24,10 @@ CAP_LIBS = $(shell $(PKG_CONFIG) --libs libcap 2>/dev/null || echo -lcap)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 
-ALL_CFLAGS = $(STD) $(WARNFLAGS) $(CPPFLAGS) $(CFLAGS)
-LIBS =
+ALL_CFLAGS = $(STD) $(WARNFLAGS) $(CAP_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+LIBS = $(CAP_LIBS)
 
-MODULES = child front lock log options parse run signals status teardown tree
+MODULES = caps child front lock log options parse run signals status teardown tree
 OBJS = $(MODULES:%=%.o)
 HDRS = $(wildcard *.h)
 

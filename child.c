@@ -4,10 +4,43 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "child.h"
 #include "options.h"
+
+int
+child_find_executable(const char *name, char *buf, size_t len)
+{
+	const char *path, *p, *end;
+	struct stat st;
+	size_t dlen;
+
+	if (strchr(name, '/') != NULL) {
+		snprintf(buf, len, "%s", name);
+		return 0;
+	}
+	path = getenv("PATH");
+	if (path == NULL) {
+		path = "/bin:/usr/bin";	/* glibc's execvp() default */
+	}
+	for (p = path;; p = end + 1) {
+		end = strchrnul(p, ':');
+		dlen = (size_t)(end - p);
+		snprintf(buf, len, "%.*s%s%s", (int)dlen, p, dlen ? "/" : "", name);
+		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(buf, X_OK) == 0) {
+			return 0;
+		}
+		if (*end == '\0') {
+			break;
+		}
+	}
+	return -1;
+}
 
 int
 child_exit_status(int wstatus)
@@ -35,7 +68,10 @@ child_spec_init(struct child_spec *spec, char **argv,
 	spec->sig = sig;
 	spec->new_session = false;
 	spec->die_with_parent = false;
+	spec->caps = NULL;
+	spec->no_new_privs = false;
 	spec->parent = getpid();
+	spec->pid_slot = NULL;
 	spec->envp = NULL;
 	spec->exec_fd = -1;
 	spec->cwd_fd = -1;
@@ -74,7 +110,15 @@ run_child(const struct child_spec *spec, int report_fd)
 
 	sig_restore(spec->sig);
 	if (spec->new_session && setsid() < 0) {
-		err = errno;
+		err = -errno;
+		goto fail;
+	}
+	if (spec->caps != NULL && (err = caps_apply(spec->caps)) != 0) {
+		err = -err;
+		goto fail;
+	}
+	if (spec->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		err = -errno;
 		goto fail;
 	}
 	/*
@@ -85,14 +129,14 @@ run_child(const struct child_spec *spec, int report_fd)
 	 */
 	if (spec->die_with_parent) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
-			err = errno;
+			err = -errno;
 			goto fail;
 		}
 		if (getppid() != spec->parent) {
 			_exit(EXIT_FAILURE_SUPERVISE);
 		}
 	}
-	err = set_up_files(spec);
+	err = -set_up_files(spec);
 	if (err != 0) {
 		goto fail;
 	}
@@ -111,7 +155,7 @@ fail:
 	if (write(report_fd, &err, sizeof(err)) < 0) {
 		err = EIO;
 	}
-	_exit(child_exec_status(err));
+	_exit(err < 0 ? EXIT_FAILURE_SUPERVISE : child_exec_status(err));
 }
 
 pid_t
@@ -138,6 +182,9 @@ child_start(const struct child_spec *spec, int *exec_errno)
 		run_child(spec, fds[1]);
 	}
 	close(fds[1]);
+	if (spec->pid_slot != NULL) {
+		*spec->pid_slot = pid;
+	}
 	/*
 	 * The write end closes at the exec (close-on-exec) or carries the
 	 * exec's errno: either comes at once, so this read does not stall

@@ -99,6 +99,12 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 	sig_name(WIFSIGNALED(ws) ? WTERMSIG(ws) : 0, name, sizeof(name));
 	if (f->sup_crashed &&
 	    r->shared->teardown_claim == TEARDOWN_BY_SUPERVISOR &&
+	    !r->td.rec->done && r->td.rec->pid == 0) {
+		/* It claimed the teardown but died before it forked it. */
+		r->shared->teardown_claim = TEARDOWN_UNCLAIMED;
+	}
+	if (f->sup_crashed &&
+	    r->shared->teardown_claim == TEARDOWN_BY_SUPERVISOR &&
 	    !r->td.rec->done) {
 		/* The run's tree was gone before the teardown started. */
 		log_error("supervisor process %d died (%s) during the teardown; "

@@ -111,7 +111,7 @@ lock_open(struct lock *l)
 	int fd;
 
 	fd = open(l->path, O_RDWR | flags, 0644);
-	if (fd < 0 && errno == EACCES) {
+	if (fd < 0 && (errno == EACCES || errno == EROFS)) {
 		/* A lock needs no write access; the holder record does. */
 		fd = open(l->path, O_RDONLY | flags, 0644);
 	}

@@ -2,15 +2,19 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "caps.h"
 #include "options.h"
 #include "parse.h"
 
 enum {
-	OPT_FOREGROUND = 256,
+	OPT_CAPS = 256,
+	OPT_FOREGROUND,
 	OPT_IGNORE_PARENT_DEATH,
+	OPT_NO_NEW_PRIVS,
 	OPT_PARENT_PID,
 	OPT_PRESERVE_STATUS,
 	OPT_STATUS_FILE,
@@ -21,12 +25,14 @@ enum {
 
 /* Sorted by name, as the short options in the getopt string are. */
 static const struct option long_options[] = {
+	{ "caps", required_argument, NULL, OPT_CAPS },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "help", no_argument, NULL, 'h' },
 	{ "ignore-parent-death", no_argument, NULL, OPT_IGNORE_PARENT_DEATH },
 	{ "kill-after", required_argument, NULL, 'k' },
 	{ "lock", required_argument, NULL, 'l' },
 	{ "lock-wait", required_argument, NULL, 'w' },
+	{ "no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS },
 	{ "parent-pid", required_argument, NULL, OPT_PARENT_PID },
 	{ "preserve-status", no_argument, NULL, OPT_PRESERVE_STATUS },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -78,6 +84,10 @@ const char opts_usage[] =
 "                             are over (repeatable)\n"
 "  -w, --lock-wait=DURATION   give up waiting for a lock after DURATION\n"
 "                             (default: wait as long as needed; 0: no wait)\n"
+"      --caps=LIST            run COMMAND with only these capabilities\n"
+"                             (comma list such as cap_net_bind_service, or\n"
+"                             none) in all its sets; implies --no-new-privs\n"
+"      --no-new-privs         set no_new_privs for COMMAND\n"
 "      --status-file=FILE     write a JSON record of the run to FILE when\n"
 "                             supervise ends (atomically)\n"
 "  -q, --quiet                print errors only\n"
@@ -113,16 +123,20 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /*
- * The option's name as the user typed it, for messages: a long option from
- * argv (getopt_long has moved optind past it), a short one from optopt (it
- * may sit inside a cluster such as "-qx").
+ * The option's name as the user typed it, for messages.  getopt_long()
+ * sets optopt to 0 for an unknown long option, which it has moved optind
+ * past; an unknown short one may sit in a cluster ("-xq") that optind has
+ * not passed yet, so argv cannot name it.  A missing argument is always
+ * for the last option of argv[optind - 1].
  */
 static const char *
-typed_name(char **argv, char *buf, size_t len)
+typed_name(char **argv, int c, char *buf, size_t len)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+	bool is_long = c == ':' ? arg != NULL && strncmp(arg, "--", 2) == 0 :
+		optopt == 0;
 
-	if (arg != NULL && strncmp(arg, "--", 2) == 0) {
+	if (is_long && arg != NULL) {
 		snprintf(buf, len, "%.*s", (int)strcspn(arg, "="), arg);
 	} else {
 		snprintf(buf, len, "-%c", optopt);
@@ -190,8 +204,18 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 			return fail(err, errlen, "invalid duration '%s'", optarg);
 		}
 		return OPTS_RUN;
+	case OPT_CAPS:
+		if (caps_parse(optarg, &o->caps, name, sizeof(name)) < 0) {
+			return fail(err, errlen, "invalid capability '%s'", name);
+		}
+		o->caps_given = true;
+		o->no_new_privs = true;
+		return OPTS_RUN;
 	case OPT_FOREGROUND:
 		o->foreground = true;
+		return OPTS_RUN;
+	case OPT_NO_NEW_PRIVS:
+		o->no_new_privs = true;
 		return OPTS_RUN;
 	case OPT_IGNORE_PARENT_DEATH:
 		o->ignore_parent_death = true;
@@ -232,10 +256,10 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return OPTS_RUN;
 	case ':':
 		return fail(err, errlen, "option '%s' requires an argument",
-			    typed_name(argv, name, sizeof(name)));
+			    typed_name(argv, c, name, sizeof(name)));
 	default:
 		return fail(err, errlen, "unknown option '%s'",
-			    typed_name(argv, name, sizeof(name)));
+			    typed_name(argv, c, name, sizeof(name)));
 	}
 }
 

@@ -38,6 +38,9 @@ struct options {
 	size_t nlocks;
 	uint64_t lock_wait_ns;		/* DURATION_FOREVER: no limit */
 	const char *status_file;	/* or NULL */
+	bool caps_given;		/* --caps */
+	uint64_t caps;			/* capabilities COMMAND keeps */
+	bool no_new_privs;		/* --no-new-privs, implied by --caps */
 	char **command;			/* NULL-terminated COMMAND [ARG]... */
 };
 

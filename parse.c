@@ -128,7 +128,7 @@ parse_signal(const char *text)
 	if (strcasecmp(name, "IOT") == 0) {
 		return SIGABRT;
 	}
-	if (strcasecmp(name, "POLL") == 0) {
+	if (strcasecmp(name, "POLL") == 0 || strcasecmp(name, "IO") == 0) {
 		return SIGIO;
 	}
 	if (strcasecmp(name, "CLD") == 0) {
@@ -192,17 +192,32 @@ const char *
 fmt_duration(uint64_t ns, char *buf, size_t len)
 {
 	uint64_t s = ns / NS_PER_S, rest = ns % NS_PER_S;
+	char tmp[64];
+	size_t n = 0;
 
 	if (ns == DURATION_FOREVER) {
 		snprintf(buf, len, "forever");
+	} else if (ns < 1000) {
+		snprintf(buf, len, "%lluns", (unsigned long long)ns);
 	} else if (ns < NS_PER_S) {
 		trimmed(buf, len, (double)ns / 1e6, "ms");
-	} else if (rest == 0 && s % 60 == 0 && s < 3600) {
-		snprintf(buf, len, "%llum", (unsigned long long)(s / 60));
-	} else if (rest == 0) {
-		snprintf(buf, len, "%llus", (unsigned long long)s);
-	} else {
+	} else if (rest != 0 || s < 120) {
 		trimmed(buf, len, (double)ns / 1e9, "s");
+	} else {
+		/* Whole seconds from two minutes on: "2m30s", "1h", "26h5m". */
+		if (s >= 3600) {
+			n += (size_t)snprintf(tmp + n, sizeof(tmp) - n, "%lluh",
+					      (unsigned long long)(s / 3600));
+		}
+		if (s % 3600 / 60 != 0) {
+			n += (size_t)snprintf(tmp + n, sizeof(tmp) - n, "%llum",
+					      (unsigned long long)(s % 3600 / 60));
+		}
+		if (s % 60 != 0) {
+			snprintf(tmp + n, sizeof(tmp) - n, "%llus",
+				 (unsigned long long)(s % 60));
+		}
+		snprintf(buf, len, "%s", tmp);
 	}
 	return buf;
 }

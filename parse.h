@@ -30,7 +30,8 @@ int parse_signal(const char *text);
 const char *sig_name(int sig, char *buf, size_t len);
 
 /*
- * Formats a duration for humans ("10s", "1.5s", "250ms", "2m30s"), into buf.
+ * Formats a duration for humans ("10s", "1.5s", "250ms", "90s", "2m30s",
+ * "1h", "12ns"), into buf; never in exponent notation.
  * Returns buf.
  */
 const char *fmt_duration(uint64_t ns, char *buf, size_t len);

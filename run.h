@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "caps.h"
 #include "lock.h"
 #include "options.h"
 #include "signals.h"
@@ -81,6 +82,7 @@ struct run {
 	struct lock *locks;	/* in the order taken */
 	size_t nlocks;
 	struct status_target status;
+	struct caps_keep caps;
 	struct timespec started_rt;	/* CLOCK_REALTIME at start */
 	uint64_t started;		/* monotonic ns at start */
 	int exit_status;

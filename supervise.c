@@ -215,7 +215,11 @@ end_run(struct run *r, enum run_reason reason, int sig, pid_t from,
 	if (from > 0) {
 		snprintf(who, sizeof(who), " from pid %d", (int)from);
 	}
-	if (reason == REASON_TIMEOUT) {
+	if (reason == REASON_TIMEOUT && sig == SIGALRM) {
+		log_info("timed out by SIGALRM%s after %s; stopping the run "
+			 "with %s", who, fmt_duration(now - r->cmd_started, dur,
+						      sizeof(dur)), stop);
+	} else if (reason == REASON_TIMEOUT) {
 		log_info("timed out after %s; stopping the run with %s",
 			 fmt_duration(r->opt.timeout_ns, dur, sizeof(dur)), stop);
 	} else if (reason == REASON_PARENT_DEATH) {
@@ -707,6 +711,27 @@ start_supervisor(struct run *r)
 	return -1;
 }
 
+/*
+ * The kernel clears COMMAND's parent-death signal when its exec changes
+ * credentials; say so once.  The subreaper sweep still covers COMMAND
+ * while we live.
+ */
+static void
+warn_if_creds_change(const struct run *r)
+{
+	char path[4096];
+	const char *why;
+
+	if (child_find_executable(r->opt.command[0], path, sizeof(path)) < 0) {
+		return;
+	}
+	why = caps_exec_changes_creds(path, r->opt.no_new_privs);
+	if (why != NULL) {
+		log_info("warning: running '%s' changes credentials (%s): the "
+			 "kernel clears its parent-death signal", path, why);
+	}
+}
+
 /* Starts COMMAND.  Returns 0, or -1 with r->exit_status set. */
 static int
 start_command(struct run *r)
@@ -718,6 +743,9 @@ start_command(struct run *r)
 	child_spec_init(&spec, r->opt.command, &r->sig);
 	spec.new_session = !r->opt.foreground;
 	spec.die_with_parent = true;
+	spec.caps = &r->caps;
+	spec.no_new_privs = r->opt.no_new_privs;
+	warn_if_creds_change(r);
 
 	r->self = spec.parent;
 	pid = child_start(&spec, &r->exec_errno);
@@ -728,6 +756,15 @@ start_command(struct run *r)
 	}
 	r->cmd_pid = pid;
 	r->cmd_started = tree_now();
+	if (r->exec_errno < 0) {
+		log_error("cannot set up the command: %s",
+			  strerror(-r->exec_errno));
+		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+			continue;
+		}
+		r->exit_status = EXIT_FAILURE_SUPERVISE;
+		return -1;
+	}
 	if (r->exec_errno != 0) {
 		log_error("cannot run '%s': %s", r->opt.command[0],
 			  strerror(r->exec_errno));
@@ -763,7 +800,9 @@ set_up(struct run *r)
 	clock_gettime(CLOCK_REALTIME, &r->started_rt);
 	r->started = tree_now();
 	status_prepare(&r->status, r->opt.status_file);
-	if (teardown_prepare(&r->td, &r->opt) < 0) {
+	r->caps.active = r->opt.caps_given;
+	r->caps.mask = r->opt.caps;
+	if (caps_prepare(&r->caps) < 0 || teardown_prepare(&r->td, &r->opt) < 0) {
 		return EXIT_FAILURE_SUPERVISE;
 	}
 	r->shared = mmap(NULL, sizeof(*r->shared), PROT_READ | PROT_WRITE,

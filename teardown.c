@@ -207,7 +207,21 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 		td->start_errno = errno != 0 ? errno : ENOMEM;
 		goto fail;
 	}
+	td->deadline = td->opt->teardown_timeout_ns == 0 ? UINT64_MAX :
+		now + td->opt->teardown_timeout_ns < now ? UINT64_MAX :
+		now + td->opt->teardown_timeout_ns;
 	child_spec_init(&spec, argv, sig);
+	if (td->rec != NULL) {
+		/*
+		 * All the front needs to take over is in place before the
+		 * fork, and the pid right after it: should we die in between,
+		 * the front knows whether there is a teardown to adopt.
+		 */
+		td->rec->reason = reason;
+		td->rec->started = td->started;
+		td->rec->deadline = td->deadline;
+		spec.pid_slot = &td->rec->pid;
+	}
 	spec.new_session = true;
 	spec.envp = env;
 	spec.exec_fd = td->sh_fd;
@@ -236,16 +250,7 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 		td->out_fd = -1;
 		goto report;
 	}
-	td->deadline = td->opt->teardown_timeout_ns == 0 ? UINT64_MAX :
-		now + td->opt->teardown_timeout_ns < now ? UINT64_MAX :
-		now + td->opt->teardown_timeout_ns;
 	td->state = TD_RUNNING;
-	if (td->rec != NULL) {
-		td->rec->reason = reason;
-		td->rec->started = td->started;
-		td->rec->deadline = td->deadline;
-		td->rec->pid = td->pid;
-	}
 	return 0;
 fail:
 	if (devnull >= 0) {

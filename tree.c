@@ -66,9 +66,20 @@ vec_push(struct pid_vec *pv, pid_t pid)
 	return 0;
 }
 
-/* Reads a whole small /proc file into a malloc'd, NUL-terminated buffer. */
+/*
+ * Processes are reached through their /proc/PID directory, opened once:
+ * reading stat and the children lists through it, and signalling it with
+ * pidfd_send_signal() (which takes such a descriptor), can never reach
+ * another process that got the same pid later.  It also keeps the sweep
+ * right when /proc belongs to another PID namespace than ours (PID 1 of a
+ * namespace without a /proc of its own): every pid the sweep handles is
+ * one of /proc's, and none is passed to kill() (only our own COMMAND's
+ * process group is, and only when /proc is ours).
+ */
+
+/* Reads a whole small file (at dir) into a malloc'd, NUL-terminated buffer. */
 static char *
-read_file(const char *path)
+read_file_at(int dir, const char *path)
 {
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap), *nbuf;
@@ -78,7 +89,7 @@ read_file(const char *path)
 	if (buf == NULL) {
 		return NULL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		free(buf);
 		return NULL;
@@ -107,29 +118,31 @@ read_file(const char *path)
 }
 
 /*
- * The children of every thread of pid (a child forked by a thread other
- * than the main one is listed only under that thread).
+ * The children of every thread of the process at dir (a child forked by a
+ * thread other than the main one is listed only under that thread).
  */
 static int
-list_children(pid_t pid, struct pid_vec *out)
+list_children(int dir, struct pid_vec *out)
 {
-	char path[320], *buf, *p, *end;
+	char path[300], *buf, *p, *end;
 	struct dirent *de;
-	DIR *dir;
+	DIR *tasks;
 	long v;
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	dir = opendir(path);
-	if (dir == NULL) {
+	fd = openat(dir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (tasks = fdopendir(fd)) == NULL) {
+		if (fd >= 0) {
+			close(fd);
+		}
 		return -1;
 	}
-	while ((de = readdir(dir)) != NULL) {
+	while ((de = readdir(tasks)) != NULL) {
 		if (de->d_name[0] < '0' || de->d_name[0] > '9') {
 			continue;
 		}
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/children",
-			 (int)pid, de->d_name);
-		buf = read_file(path);
+		snprintf(path, sizeof(path), "task/%s/children", de->d_name);
+		buf = read_file_at(dir, path);
 		if (buf == NULL) {
 			continue;
 		}
@@ -140,25 +153,24 @@ list_children(pid_t pid, struct pid_vec *out)
 			}
 			if (v > 0 && vec_push(out, (pid_t)v) < 0) {
 				free(buf);
-				closedir(dir);
+				closedir(tasks);
 				return -1;
 			}
 		}
 		free(buf);
 	}
-	closedir(dir);
+	closedir(tasks);
 	return 0;
 }
 
 static int
-read_info(pid_t pid, struct proc_info *pi)
+read_info(int dir, struct proc_info *pi)
 {
-	char path[64], buf[512], *p;
+	char buf[512], *p;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dir, "stat", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		return -1;
 	}
@@ -177,6 +189,20 @@ read_info(pid_t pid, struct proc_info *pi)
 	return 0;
 }
 
+/* Our own pid as /proc counts it (another namespace's /proc differs). */
+static pid_t
+proc_self(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+
+	if (n <= 0) {
+		return getpid();
+	}
+	buf[n] = '\0';
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
 static bool
 is_skipped(const struct tree_skip *skip, pid_t pid)
 {
@@ -190,26 +216,16 @@ is_skipped(const struct tree_skip *skip, pid_t pid)
 	return false;
 }
 
-/* A pidfd still refers to a live (or zombie, unreaped) process. */
+/* The process at dir still lives (a zombie has handed on its children). */
 static bool
-pidfd_alive(int fd)
+proc_alive(int dir)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct proc_info pi;
 
-	return poll(&pfd, 1, 0) == 0;
+	return read_info(dir, &pi) == 0 && pi.state != 'Z';
 }
 
-static void
-send(pid_t pid, int pidfd, int sig)
-{
-	if (pidfd >= 0) {
-		syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-	} else {
-		kill(pid, sig);
-	}
-}
-
-static void visit(struct sweep *sw, pid_t parent, int parent_fd, int depth);
+static void visit(struct sweep *sw, int dir, pid_t parent, int depth);
 
 static bool
 is_told(const struct sweep *sw, pid_t pid)
@@ -225,29 +241,24 @@ is_told(const struct sweep *sw, pid_t pid)
 }
 
 static void
-visit_child(struct sweep *sw, pid_t parent, int parent_fd, pid_t pid, int depth)
+visit_child(struct sweep *sw, int parent_dir, pid_t parent, pid_t pid,
+	    int depth)
 {
 	struct proc_info pi;
-	int fd = -1;
+	char path[32];
+	int dir;
 
-	if (parent == sw->self) {
-		/*
-		 * Our own child cannot be reaped by anyone else, so its pid
-		 * stays ours until we wait for it: kill() by pid is safe.
-		 */
-		if (is_skipped(sw->skip, pid)) {
-			return;
-		}
-	} else {
-		fd = (int)syscall(SYS_pidfd_open, pid, 0);
-		if (fd < 0 && errno != EMFILE && errno != ENFILE) {
-			return;	/* gone */
-		}
-		/* Out of descriptors: fall back to kill() below. */
+	if (parent == sw->self && is_skipped(sw->skip, pid)) {
+		return;
 	}
-	if (read_info(pid, &pi) < 0 || pi.state == 'Z' ||
-	    pi.ppid != parent ||
-	    (parent_fd >= 0 && !pidfd_alive(parent_fd))) {
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		/* Gone; or out of descriptors, and then found next time. */
+		return;
+	}
+	if (read_info(dir, &pi) < 0 || pi.state == 'Z' || pi.ppid != parent ||
+	    (parent != sw->self && !proc_alive(parent_dir))) {
 		/*
 		 * Gone, a zombie, or no longer the child of the process it was
 		 * listed under (and so perhaps a new process on a reused pid).
@@ -262,7 +273,7 @@ visit_child(struct sweep *sw, pid_t parent, int parent_fd, pid_t pid, int depth)
 	 * them in this sweep.
 	 */
 	if (depth < MAX_DEPTH) {
-		visit(sw, pid, fd, depth + 1);
+		visit(sw, dir, pid, depth + 1);
 	}
 	if (sw->sig == 0 ||
 	    (sw->only_new && (parent != sw->self || is_told(sw, pid)))) {
@@ -270,29 +281,27 @@ visit_child(struct sweep *sw, pid_t parent, int parent_fd, pid_t pid, int depth)
 	}
 	/* Members of pgid get it from the caller's kill() of the group. */
 	if (!(sw->pgid != 0 && pi.pgrp == sw->pgid)) {
-		send(pid, fd, sw->sig);
+		syscall(SYS_pidfd_send_signal, dir, sw->sig, NULL, 0);
 		if (sw->cont) {
-			send(pid, fd, SIGCONT);
+			syscall(SYS_pidfd_send_signal, dir, SIGCONT, NULL, 0);
 		}
 	}
 	if (sw->told != NULL && parent == sw->self && !is_told(sw, pid)) {
 		vec_push(sw->told, pid);
 	}
 out:
-	if (fd >= 0) {
-		close(fd);
-	}
+	close(dir);
 }
 
 static void
-visit(struct sweep *sw, pid_t parent, int parent_fd, int depth)
+visit(struct sweep *sw, int dir, pid_t parent, int depth)
 {
 	struct pid_vec kids = { 0 };
 	size_t i;
 
-	if (list_children(parent, &kids) == 0) {
+	if (list_children(dir, &kids) == 0) {
 		for (i = 0; i < kids.n; i++) {
-			visit_child(sw, parent, parent_fd, kids.v[i], depth);
+			visit_child(sw, dir, parent, kids.v[i], depth);
 		}
 	}
 	free(kids.v);
@@ -303,11 +312,18 @@ sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
       struct pid_vec *told, bool only_new)
 {
 	struct sweep sw = {
-		.sig = sig, .cont = cont, .pgid = pgid, .skip = skip,
-		.self = getpid(), .found = 0, .told = told, .only_new = only_new,
+		.sig = sig, .cont = cont, .skip = skip, .self = proc_self(),
+		.found = 0, .told = told, .only_new = only_new,
 	};
+	int dir = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	visit(&sw, sw.self, -1, 0);
+	if (dir < 0) {
+		return -1;
+	}
+	/* A pgid is ours; it means the same to /proc only if /proc is ours. */
+	sw.pgid = sw.self == getpid() ? pgid : 0;
+	visit(&sw, dir, sw.self, 0);
+	close(dir);
 	return sw.found;
 }
 
@@ -348,7 +364,7 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 	 */
 	ts->told.n = 0;
 	n = sweep(sig, sig != SIGKILL, ts->group, ts->skip, &ts->told, false);
-	if (ts->group > 0) {
+	if (ts->group > 0 && proc_self() == getpid()) {
 		kill(-ts->group, sig);
 		if (sig != SIGKILL) {
 			kill(-ts->group, SIGCONT);
@@ -447,11 +463,16 @@ int
 tree_skip_init(struct tree_skip *skip)
 {
 	struct pid_vec kids = { 0 };
+	int dir = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (list_children(getpid(), &kids) < 0) {
+	if (dir < 0 || list_children(dir, &kids) < 0) {
+		if (dir >= 0) {
+			close(dir);
+		}
 		free(kids.v);
 		return -1;
 	}
+	close(dir);
 	skip->pids = kids.v;
 	skip->n = kids.n;
 	return 0;
