@@ -27,7 +27,7 @@ CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 ALL_CFLAGS = $(STD) $(WARNFLAGS) $(CAP_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LIBS = $(CAP_LIBS)
 
-MODULES = caps child front lock log options parse run signals status teardown tree
+MODULES = caps child front lock locking log options parse run signals status teardown tree
 OBJS = $(MODULES:%=%.o)
 HDRS = $(wildcard *.h)
 

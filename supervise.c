@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "child.h"
-#include "lock.h"
+#include "locking.h"
 #include "log.h"
 #include "options.h"
 #include "parse.h"
@@ -484,185 +484,6 @@ loop(struct run *r)
 	}
 }
 
-/* "waiting for lock X (held by ...)" */
-static void
-say_waiting(const struct lock *l, enum log_level level, const char *what,
-	    uint64_t waited)
-{
-	struct lock_holder h;
-	char who[640], dur[32], after[48] = "";
-
-	if (waited > 0) {
-		snprintf(after, sizeof(after), " after %s",
-			 fmt_duration(waited, dur, sizeof(dur)));
-	}
-	if (lock_read_holder(l, &h) == 0) {
-		lock_describe_holder(&h, who, sizeof(who));
-	} else {
-		snprintf(who, sizeof(who), "an unknown process");
-	}
-	log_msg(level, "%s lock %s%s (held by %s)", what, l->path, after, who);
-}
-
-/*
- * Waits, in an event loop of its own, for a process that takes the lock
- * with a blocking flock() on our shared open file description.  Returns
- * -1 once the lock is ours, or the status to exit with: 75 at the
- * deadline, 128+N on a cancel, 129 on the parent's death, 125 on errors.
- * COMMAND has not started: nothing to stop, no teardown.
- */
-static int
-wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
-{
-	const uint64_t every = UINT64_C(30) * 1000000000;
-	struct signalfd_siginfo si;
-	uint64_t now = tree_now(), next = now + every;
-	char name[32];
-	int status = -2, rc, ws;
-	pid_t waiter, pid;
-
-	if (deadline <= now) {
-		return -3;
-	}
-	waiter = lock_start_waiter(l);
-	if (waiter < 0) {
-		log_error("cannot wait for lock %s: %s", l->path, strerror(errno));
-		return EXIT_FAILURE_SUPERVISE;
-	}
-	/* The first line even with -q: a silent hang would be a mystery. */
-	say_waiting(l, LOG_ERROR, "waiting for", 0);
-	while (status == -2) {
-		rc = sig_wait(&r->sig, deadline < next ? deadline : next);
-		now = tree_now();
-		while (rc > 0 && (rc = sig_read(&r->sig, &si)) > 0) {
-			int sig = (int)si.ssi_signo;
-			if (sig == SIGCHLD) {
-				while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
-					if (pid == waiter) {
-						waiter = 0;
-						status = WIFEXITED(ws) && WEXITSTATUS(ws) == 0 ?
-							-1 : EXIT_FAILURE_SUPERVISE;
-					}
-					tree_skip_remove(&r->skip, pid);
-				}
-			} else if (sig == SIG_PARENT_DEATH && r->parent != 0 &&
-				   getppid() != r->parent) {
-				log_info("parent process %d died while waiting for "
-					 "lock %s", (int)r->parent, l->path);
-				r->reason = REASON_PARENT_DEATH;
-				status = 128 + SIGHUP;
-			} else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP ||
-				   sig == SIGQUIT) {
-				log_info("cancelled by %s while waiting for lock %s",
-					 sig_name(sig, name, sizeof(name)), l->path);
-				r->reason = REASON_CANCEL;
-				r->cancel_sig = sig;
-				status = 128 + sig;
-			}
-		}
-		if (rc < 0) {
-			log_error("cannot wait for events: %s", strerror(errno));
-			status = EXIT_FAILURE_SUPERVISE;
-		} else if (status == -2 && now >= deadline) {
-			status = -3;
-		} else if (status == -2 && now >= next) {
-			say_waiting(l, LOG_INFO, "waiting for", 0);
-			next += every;
-		}
-	}
-	if (waiter > 0) {
-		kill(waiter, SIGKILL);
-		while (waitpid(waiter, &ws, 0) < 0 && errno == EINTR) {
-			continue;
-		}
-	}
-	if (status == EXIT_FAILURE_SUPERVISE && waiter == 0) {
-		log_error("cannot take lock %s", l->path);
-	}
-	return status;
-}
-
-/*
- * Takes every lock, in canonical order, before the supervisor is forked,
- * so that front and supervisor share the open file descriptions and the
- * locks last until both are gone.  Returns -1 when all are held, or the
- * status to exit with.
- */
-static int
-acquire_locks(struct run *r)
-{
-	uint64_t start = tree_now(), t0, deadline;
-	char dur[32];
-	size_t i;
-	int n, rc;
-
-	if (r->opt.nlocks == 0) {
-		return -1;
-	}
-	n = lock_prepare(r->opt.locks, r->opt.nlocks, &r->locks);
-	if (n < 0) {
-		return EXIT_FAILURE_SUPERVISE;
-	}
-	r->nlocks = (size_t)n;
-	deadline = r->opt.lock_wait_ns == DURATION_FOREVER ||
-		start + r->opt.lock_wait_ns < start ? UINT64_MAX :
-		start + r->opt.lock_wait_ns;
-	for (i = 0; i < r->nlocks; i++) {
-		struct lock *l = &r->locks[i];
-
-		t0 = tree_now();
-		for (;;) {
-			if (lock_open(l) < 0) {
-				return EXIT_FAILURE_SUPERVISE;
-			}
-			rc = lock_try(l);
-			if (rc == 0) {
-				rc = wait_for_lock(r, l, deadline);
-				if (rc == -3) {
-					say_waiting(l, LOG_ERROR, "gave up waiting for",
-						    r->opt.lock_wait_ns == 0 ? 0 :
-						    tree_now() - start);
-					l->wait_ns = tree_now() - t0;
-					r->reason = REASON_LOCK_TIMEOUT;
-					return EXIT_TEMPFAIL;
-				}
-				if (rc >= 0) {
-					return rc;
-				}
-				rc = 1;
-			}
-			if (rc < 0) {
-				log_error("cannot lock '%s': %s", l->path,
-					  strerror(errno));
-				return EXIT_FAILURE_SUPERVISE;
-			}
-			/*
-			 * A janitor may have unlinked or replaced the file
-			 * while we waited: a lock on an inode nobody opens
-			 * any more excludes nobody.  Take the new one.
-			 */
-			rc = lock_is_current(l);
-			if (rc == 1) {
-				break;
-			}
-			if (rc < 0) {
-				log_error("cannot check lock file '%s': %s",
-					  l->path, strerror(errno));
-				return EXIT_FAILURE_SUPERVISE;
-			}
-			log_debug("lock file %s was replaced; taking it again",
-				  l->path);
-			close(l->fd);
-			l->fd = -1;
-		}
-		l->wait_ns = tree_now() - t0;
-		lock_write_holder(l, r->self, r->opt.command);
-		log_debug("took lock %s after %s", l->path,
-			  fmt_duration(l->wait_ns, dur, sizeof(dur)));
-	}
-	return -1;
-}
-
 /*
  * Forks the supervisor.  In the front, runs the front's loop and returns
  * the status to exit with; in the supervisor, returns -1 once it has its
@@ -862,7 +683,7 @@ main(int argc, char **argv)
 	}
 	log_init(r->opt.verbosity);
 	open_std_fds();
-	if ((status = set_up(r)) >= 0 || (status = acquire_locks(r)) >= 0) {
+	if ((status = set_up(r)) >= 0 || (status = locking_acquire(r)) >= 0) {
 		return finish(r, status);
 	}
 	/* The front returns here when the run is over; it wrote what it had to. */
