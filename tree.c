@@ -240,6 +240,24 @@ is_told(const struct sweep *sw, pid_t pid)
 	return false;
 }
 
+/*
+ * Signals the process at dir.  Where pidfd_send_signal() is not to be had
+ * (before Linux 5.1, some seccomp filters, valgrind), kill() by pid stands
+ * in if /proc is ours: safe for our own children, which nobody else can
+ * reap, and for deeper ones as safe as any pid-based tool.
+ */
+static void
+send(const struct sweep *sw, int dir, pid_t pid, int sig)
+{
+	if (syscall(SYS_pidfd_send_signal, dir, sig, NULL, 0) == 0 ||
+	    (errno != ENOSYS && errno != EPERM)) {
+		return;
+	}
+	if (sw->self == getpid()) {
+		kill(pid, sig);
+	}
+}
+
 static void
 visit_child(struct sweep *sw, int parent_dir, pid_t parent, pid_t pid,
 	    int depth)
@@ -281,9 +299,9 @@ visit_child(struct sweep *sw, int parent_dir, pid_t parent, pid_t pid,
 	}
 	/* Members of pgid get it from the caller's kill() of the group. */
 	if (!(sw->pgid != 0 && pi.pgrp == sw->pgid)) {
-		syscall(SYS_pidfd_send_signal, dir, sw->sig, NULL, 0);
+		send(sw, dir, pid, sw->sig);
 		if (sw->cont) {
-			syscall(SYS_pidfd_send_signal, dir, SIGCONT, NULL, 0);
+			send(sw, dir, pid, SIGCONT);
 		}
 	}
 	if (sw->told != NULL && parent == sw->self && !is_told(sw, pid)) {

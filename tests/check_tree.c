@@ -299,10 +299,25 @@ kill(pid_t pid, int sig)
 	return r;
 }
 
+/*
+ * pidfd_send_signal(2) came with Linux 5.1, and a seccomp profile (or
+ * valgrind) may refuse it: while pidfd_signal_fails is set, syscall()
+ * answers it with ENOSYS.
+ */
+static bool pidfd_signal_fails;
+
+/* The C library's syscall(), found before main(): never after a fork. */
+static long (*real_syscall)(long, ...);
+
+static void __attribute__((constructor))
+find_real_syscall(void)
+{
+	real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+}
+
 long
 syscall(long number, ...)
 {
-	static long (*real)(long, ...);
 	struct sig_view views[MAX_WATCHED];
 	pid_t targets[MAX_WATCHED];
 	long a[6], r;
@@ -316,14 +331,15 @@ syscall(long number, ...)
 		a[i] = va_arg(ap, long);
 	}
 	va_end(ap);
-	if (real == NULL) {
-		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	if (pidfd_signal_fails && number == SYS_pidfd_send_signal) {
+		errno = ENOSYS;
+		return -1;
 	}
 	if (kill_is_instant && number == SYS_pidfd_send_signal &&
 	    (pid = pid_of_fd((int)a[0])) > 0) {
 		n = targets_of(pid, targets, views);
 	}
-	r = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+	r = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (r == 0 && n > 0) {
 		await_ends(targets, views, n, (int)a[1]);
 	}
@@ -625,6 +641,7 @@ teardown(void)
 	close(ready[1]);
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	kill_is_instant = false;
+	pidfd_signal_fails = false;
 	tree_stop_free(&stop);
 }
 
@@ -670,6 +687,31 @@ START_TEST(test_tree_signal_reaches_grandchildren)
 	reap_count(&r, 3, 3 * SEC);
 	ck_assert_killed_by(&r, pids, 3, SIGTERM);
 	ck_assert_int_eq(n, 3);
+}
+END_TEST
+
+/*
+ * Our own children can be signalled by pid whatever the kernel offers: no
+ * one else can reap them, so their pids cannot be reused under us.  If the
+ * sweep only had pidfd_send_signal(), a stop on an older kernel (or under
+ * a seccomp profile that refuses it) would SIGKILL nothing, find the same
+ * processes alive at every re-check, and never end.
+ */
+START_TEST(test_tree_signal_kills_children_without_pidfd_send_signal)
+{
+	struct reaped r = { 0 };
+	pid_t pids[2];
+	int n;
+
+	spawn(0, 0, 0);
+	spawn(0, 0, 0);
+	wait_ready(2, pids);
+	pidfd_signal_fails = true;
+	n = tree_signal(SIGKILL, false, 0, NULL);
+	pidfd_signal_fails = false;
+	ck_assert_int_eq(n, 2);
+	reap_count(&r, 2, 3 * SEC);
+	ck_assert_killed_by(&r, pids, 2, SIGKILL);
 }
 END_TEST
 
@@ -1113,6 +1155,8 @@ tree_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_tree_signal_counts_live_descendants);
 	tcase_add_test(tc, test_tree_signal_reaches_grandchildren);
+	tcase_add_test(
+	    tc, test_tree_signal_kills_children_without_pidfd_send_signal);
 	tcase_add_test(
 	    tc, test_tree_signal_skips_listed_children_and_their_subtrees);
 	tcase_add_test(tc, test_tree_signal_counts_but_leaves_the_given_group);
