@@ -1,8 +1,10 @@
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,11 +31,14 @@ caps_parse(const char *text, uint64_t *mask, char *bad, size_t badlen)
 		len = strcspn(p, ",");
 		snprintf(word, sizeof(word), "%.*s", (int)len, p);
 		/*
-		 * libcap also takes numbers; only names are documented, and
-		 * a number past 63 would not fit the mask.
+		 * libcap also takes numbers, and text after a name's end
+		 * ("cap_net_raw-x"); only plain names are documented, and a
+		 * number past 63 would not fit the mask.
 		 */
 		if (len == 0 || len >= sizeof(word) ||
 		    (word[0] >= '0' && word[0] <= '9') ||
+		    word[strspn(word, "abcdefghijklmnopqrstuvwxyz"
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")] != '\0' ||
 		    cap_from_name(word, &v) < 0 || v < 0 || v > 63) {
 			snprintf(bad, badlen, "%.*s", (int)len, p);
 			return -1;
@@ -181,12 +186,57 @@ file_caps_change_creds(const char *path, bool no_new_privs)
 	return any && (eff == CAP_SET || (grows && !no_new_privs));
 }
 
-const char *
-caps_exec_changes_creds(const char *path, bool no_new_privs)
+/*
+ * The interpreter of a "#!" script into buf, or an empty string for
+ * anything else.  The kernel ignores a script's own set-ID bits and file
+ * capabilities: only the interpreter's count.
+ */
+static void
+script_interpreter(const char *path, char *buf, size_t len)
 {
+	char head[256];
+	ssize_t n;
+	size_t i, j = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	buf[0] = '\0';
+	if (fd < 0) {
+		return;
+	}
+	n = read(fd, head, sizeof(head) - 1);
+	close(fd);
+	if (n < 3 || head[0] != '#' || head[1] != '!') {
+		return;
+	}
+	head[n] = '\0';
+	for (i = 2; head[i] == ' ' || head[i] == '\t'; i++) {
+		continue;
+	}
+	while (head[i] != '\0' && head[i] != ' ' && head[i] != '\t' &&
+	       head[i] != '\n' && j + 1 < len) {
+		buf[j++] = head[i++];
+	}
+	buf[j] = '\0';
+}
+
+static const char *
+changes_creds(const char *path, bool no_new_privs, int depth)
+{
+	char interp[256];
+	struct statvfs vfs;
 	struct stat st;
 
 	if (stat(path, &st) < 0) {
+		return NULL;
+	}
+	/* The kernel follows up to four levels of interpreters. */
+	script_interpreter(path, interp, sizeof(interp));
+	if (interp[0] != '\0') {
+		return depth < 4 ? changes_creds(interp, no_new_privs, depth + 1) :
+			NULL;
+	}
+	/* On a nosuid mount, set-ID bits and file capabilities are ignored. */
+	if (statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_NOSUID)) {
 		return NULL;
 	}
 	if (!no_new_privs && (st.st_mode & S_ISUID) && st.st_uid != geteuid()) {
@@ -200,4 +250,10 @@ caps_exec_changes_creds(const char *path, bool no_new_privs)
 		return "file capabilities";
 	}
 	return NULL;
+}
+
+const char *
+caps_exec_changes_creds(const char *path, bool no_new_privs)
+{
+	return changes_creds(path, no_new_privs, 0);
 }

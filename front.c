@@ -30,9 +30,15 @@ static void
 begin_stop(struct front *f, uint64_t now)
 {
 	struct run *r = f->r;
+	uint64_t kill_at = r->shared->kill_at;
 
 	r->stop.sig = r->opt.stop_signal;
-	r->stop.grace_ns = r->opt.kill_after_ns;
+	/*
+	 * If the supervisor died while stopping the run, only what was left
+	 * of its grace: the bound on our lifetime holds.
+	 */
+	r->stop.grace_ns = kill_at == 0 ? r->opt.kill_after_ns :
+		kill_at > now ? kill_at - now : 0;
 	r->stop.group = 0;
 	r->stop.skip = &r->skip;
 	tree_stop_begin(&r->stop, now);
@@ -109,7 +115,7 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 		/* The run's tree was gone before the teardown started. */
 		log_error("supervisor process %d died (%s) during the teardown; "
 			  "the teardown goes on", (int)f->sup, name);
-		teardown_adopt(&r->td);
+		teardown_adopt(&r->td, now);
 		r->state = RUN_TEARDOWN;
 		return;
 	}
@@ -225,10 +231,22 @@ on_time(struct front *f, uint64_t now, bool reaped)
 {
 	struct run *r = f->r;
 
+	bool was_grace = r->stop.phase == TREE_GRACE;
+	char dur[32];
+
 	if (r->state == RUN_STOPPING &&
-	    (reaped || now >= tree_stop_deadline(&r->stop)) &&
-	    tree_stop_step(&r->stop, now)) {
-		orphans_gone(f, now);
+	    (reaped || now >= tree_stop_deadline(&r->stop))) {
+		bool done = tree_stop_step(&r->stop, now);
+
+		if (was_grace && r->stop.escalated) {
+			log_info("grace of %s over; sending SIGKILL to %d "
+				 "process%s", fmt_duration(r->stop.grace_ns, dur,
+							  sizeof(dur)),
+				 r->stop.killed, r->stop.killed == 1 ? "" : "es");
+		}
+		if (done) {
+			orphans_gone(f, now);
+		}
 	} else if (r->state == RUN_TEARDOWN &&
 		   (reaped || now >= teardown_deadline(&r->td)) &&
 		   teardown_step(&r->td, now)) {

@@ -118,6 +118,8 @@ lock_open(struct lock *l)
 	if (fd < 0) {
 		if (errno == ELOOP) {
 			log_error("lock file '%s' is a symbolic link", l->path);
+		} else if (errno == EISDIR) {
+			log_error("lock file '%s' is not a regular file", l->path);
 		} else {
 			log_error("cannot open lock file '%s': %s", l->path,
 				  strerror(errno));

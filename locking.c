@@ -146,10 +146,71 @@ wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 	return w.status;
 }
 
+/*
+ * Takes one lock, waiting for it when it is held elsewhere, and checking
+ * afterwards that the path still names the file locked.  Sets l->wait_ns
+ * whatever the outcome.  Returns HELD, or the status to exit with.
+ */
+static int
+take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t deadline)
+{
+	uint64_t t0 = tree_now();
+	int rc;
+
+	for (;;) {
+		if (lock_open(l) < 0) {
+			rc = EXIT_FAILURE_SUPERVISE;
+			break;
+		}
+		rc = lock_try(l);
+		if (rc == 0) {
+			rc = wait_for_lock(r, l, deadline);
+			if (rc == GAVE_UP) {
+				say_waiting(l, LOG_ERROR, "gave up waiting for",
+					    r->opt.lock_wait_ns == 0 ? 0 :
+					    tree_now() - start);
+				r->reason = REASON_LOCK_TIMEOUT;
+				rc = EXIT_TEMPFAIL;
+				break;
+			}
+			if (rc != HELD) {
+				break;
+			}
+			rc = 1;
+		}
+		if (rc < 0) {
+			log_error("cannot lock '%s': %s", l->path, strerror(errno));
+			rc = EXIT_FAILURE_SUPERVISE;
+			break;
+		}
+		/*
+		 * A janitor may have unlinked or replaced the file while we
+		 * waited: a lock on an inode nobody opens any more excludes
+		 * nobody.  Take the new one.
+		 */
+		rc = lock_is_current(l);
+		if (rc == 1) {
+			rc = HELD;
+			break;
+		}
+		if (rc < 0) {
+			log_error("cannot check lock file '%s': %s", l->path,
+				  strerror(errno));
+			rc = EXIT_FAILURE_SUPERVISE;
+			break;
+		}
+		log_debug("lock file %s was replaced; taking it again", l->path);
+		close(l->fd);
+		l->fd = -1;
+	}
+	l->wait_ns = tree_now() - t0;
+	return rc;
+}
+
 int
 locking_acquire(struct run *r)
 {
-	uint64_t start = tree_now(), t0, deadline;
+	uint64_t start = tree_now(), deadline;
 	char dur[32];
 	size_t i;
 	int n, rc;
@@ -168,52 +229,12 @@ locking_acquire(struct run *r)
 	for (i = 0; i < r->nlocks; i++) {
 		struct lock *l = &r->locks[i];
 
-		t0 = tree_now();
-		for (;;) {
-			if (lock_open(l) < 0) {
-				return EXIT_FAILURE_SUPERVISE;
-			}
-			rc = lock_try(l);
-			if (rc == 0) {
-				rc = wait_for_lock(r, l, deadline);
-				if (rc == GAVE_UP) {
-					say_waiting(l, LOG_ERROR, "gave up waiting for",
-						    r->opt.lock_wait_ns == 0 ? 0 :
-						    tree_now() - start);
-					l->wait_ns = tree_now() - t0;
-					r->reason = REASON_LOCK_TIMEOUT;
-					return EXIT_TEMPFAIL;
-				}
-				if (rc != HELD) {
-					return rc;
-				}
-				rc = 1;
-			}
-			if (rc < 0) {
-				log_error("cannot lock '%s': %s", l->path,
-					  strerror(errno));
-				return EXIT_FAILURE_SUPERVISE;
-			}
-			/*
-			 * A janitor may have unlinked or replaced the file
-			 * while we waited: a lock on an inode nobody opens
-			 * any more excludes nobody.  Take the new one.
-			 */
-			rc = lock_is_current(l);
-			if (rc == 1) {
-				break;
-			}
-			if (rc < 0) {
-				log_error("cannot check lock file '%s': %s",
-					  l->path, strerror(errno));
-				return EXIT_FAILURE_SUPERVISE;
-			}
-			log_debug("lock file %s was replaced; taking it again",
-				  l->path);
-			close(l->fd);
-			l->fd = -1;
+		/* The status record lists the locks taken and the one tried. */
+		r->nlocks_tried = i + 1;
+		rc = take_lock(r, l, start, deadline);
+		if (rc != HELD) {
+			return rc;
 		}
-		l->wait_ns = tree_now() - t0;
 		lock_write_holder(l, r->self, r->opt.command);
 		log_debug("took lock %s after %s", l->path,
 			  fmt_duration(l->wait_ns, dur, sizeof(dur)));

@@ -112,7 +112,7 @@ run_write_status(struct run *r)
 		.leftovers = r->reason == REASON_EXIT ? r->stop.signalled : 0,
 		.td = &r->td,
 		.locks = r->locks,
-		.nlocks = r->nlocks,
+		.nlocks = r->nlocks_tried,
 	};
 
 	if (r->shared != NULL) {

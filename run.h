@@ -47,6 +47,7 @@ struct shared {
 	int cmd_state;		/* CMD_* */
 	int cmd_wstatus;	/* once CMD_ENDED */
 	pid_t cmd_pid;		/* once started */
+	uint64_t kill_at;	/* while stopping: when SIGKILL is due */
 	int status_written;	/* the supervisor wrote --status-file */
 	struct teardown_record td;
 };
@@ -81,6 +82,7 @@ struct run {
 	struct shared *shared;
 	struct lock *locks;	/* in the order taken */
 	size_t nlocks;
+	size_t nlocks_tried;	/* taken, or the last one being waited for */
 	struct status_target status;
 	struct caps_keep caps;
 	struct timespec started_rt;	/* CLOCK_REALTIME at start */

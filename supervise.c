@@ -140,6 +140,7 @@ begin_stop(struct run *r, uint64_t now)
 	r->stop.group = r->cmd_alive && !r->opt.foreground ? r->cmd_pid : 0;
 	r->stop.skip = &r->skip;
 	tree_stop_begin(&r->stop, now);
+	r->shared->kill_at = r->stop.phase == TREE_GRACE ? r->stop.grace_end : now;
 	r->state = RUN_STOPPING;
 	if (r->stop.phase == TREE_DONE) {
 		run_over(r, now);
@@ -179,6 +180,7 @@ end_run(struct run *r, enum run_reason reason, int sig, pid_t from,
 		}
 		if (reason == REASON_CANCEL && r->stop.phase == TREE_GRACE) {
 			int n = tree_stop_hurry(&r->stop, now);
+			r->shared->kill_at = now;
 			log_info("%s again; sending SIGKILL to %d process%s now",
 				 sig_name(sig, name, sizeof(name)), n,
 				 n == 1 ? "" : "es");

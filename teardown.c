@@ -49,6 +49,17 @@ teardown_prepare(struct teardown *td, const struct options *opt)
 	td->cwd_fd = td->sh_fd = td->log_fd = td->out_fd = -1;
 	td->pipe_r = td->pipe_w = -1;
 	td->state = TD_IDLE;
+	/* Opened even without -T: a bad path is a mistake to report now. */
+	if (opt->teardown_log != NULL) {
+		td->log_fd = open(opt->teardown_log,
+				  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+				  O_NOCTTY, 0644);
+		if (td->log_fd < 0) {
+			log_error("cannot open teardown log '%s': %s",
+				  opt->teardown_log, strerror(errno));
+			return -1;
+		}
+	}
 	if (opt->teardown == NULL) {
 		return 0;
 	}
@@ -69,16 +80,6 @@ teardown_prepare(struct teardown *td, const struct options *opt)
 		log_error("cannot open /bin/sh for the teardown: %s",
 			  strerror(errno));
 		return -1;
-	}
-	if (opt->teardown_log != NULL) {
-		td->log_fd = open(opt->teardown_log,
-				  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-				  O_NOCTTY, 0644);
-		if (td->log_fd < 0) {
-			log_error("cannot open teardown log '%s': %s",
-				  opt->teardown_log, strerror(errno));
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -270,8 +271,10 @@ report:
 	return -1;
 }
 
+static void begin_stop(struct teardown *td, uint64_t now, uint64_t grace_ns);
+
 void
-teardown_adopt(struct teardown *td)
+teardown_adopt(struct teardown *td, uint64_t now)
 {
 	const struct teardown_record *rec = td->rec;
 
@@ -283,14 +286,14 @@ teardown_adopt(struct teardown *td)
 	td->wstatus = rec->wstatus;
 	td->timed_out = rec->timed_out;
 	td->out_fd = td->pipe_r;
-	/*
-	 * Whether it was running or being stopped, it continues as running:
-	 * the step that follows stops its leftovers (or, past the deadline,
-	 * all of it) in our tree, where it now is.
-	 */
 	td->state = TD_RUNNING;
-	if (td->timed_out) {
-		td->deadline = 0;
+	/*
+	 * Being stopped, it goes on being stopped in our tree, where it now
+	 * is, with what was left of the grace: the bound on our lifetime
+	 * holds.  Running, the next step finds whether it is over.
+	 */
+	if (rec->stopping) {
+		begin_stop(td, now, rec->kill_at > now ? rec->kill_at - now : 0);
 	}
 }
 
@@ -307,16 +310,22 @@ teardown_reaped(struct teardown *td, pid_t pid, int wstatus)
 	}
 }
 
+/* Stops the teardown's tree, SIGKILL after grace_ns. */
 static void
-begin_stop(struct teardown *td, uint64_t now)
+begin_stop(struct teardown *td, uint64_t now, uint64_t grace_ns)
 {
 	td->stop.sig = td->opt->stop_signal;
-	td->stop.grace_ns = td->opt->kill_after_ns;
+	td->stop.grace_ns = grace_ns;
 	/* Its session's group, while its leader is ours and unreaped. */
 	td->stop.group = td->alive ? td->pid : 0;
 	td->stop.skip = NULL;
 	tree_stop_begin(&td->stop, now);
 	td->state = TD_STOPPING;
+	if (td->rec != NULL) {
+		td->rec->kill_at = td->stop.phase == TREE_GRACE ?
+			td->stop.grace_end : now;
+		td->rec->stopping = true;
+	}
 }
 
 static void
@@ -348,7 +357,7 @@ teardown_step(struct teardown *td, uint64_t now)
 	if (td->state == TD_RUNNING) {
 		if (!td->alive) {
 			/* The main process is done: its leftovers go too. */
-			begin_stop(td, now);
+			begin_stop(td, now, td->opt->kill_after_ns);
 		} else if (now >= td->deadline) {
 			td->timed_out = true;
 			if (td->rec != NULL) {
@@ -360,7 +369,7 @@ teardown_step(struct teardown *td, uint64_t now)
 				  sig_name(td->opt->kill_after_ns == 0 ? SIGKILL :
 					   td->opt->stop_signal, stop,
 					   sizeof(stop)));
-			begin_stop(td, now);
+			begin_stop(td, now, td->opt->kill_after_ns);
 		}
 	} else if (td->state == TD_STOPPING) {
 		tree_stop_step(&td->stop, now);

@@ -34,6 +34,8 @@ struct teardown_record {
 	int wstatus;
 	bool timed_out;
 	bool done;		/* over, nothing of it left */
+	bool stopping;		/* its tree is being stopped */
+	uint64_t kill_at;	/* then: when SIGKILL is due (monotonic ns) */
 	int start_errno;
 	uint64_t started, deadline;
 	const char *reason;	/* a static string, the same in both */
@@ -80,7 +82,7 @@ void teardown_keep_reader(struct teardown *td);
  * takes over from the shared record (its processes are now our children
  * or descendants: we are their subreaper).
  */
-void teardown_adopt(struct teardown *td);
+void teardown_adopt(struct teardown *td, uint64_t now);
 
 /*
  * Whether the run's end calls for the teardown: -T was given and event
