@@ -110,6 +110,16 @@ lock_open(struct lock *l)
 	struct stat st;
 	int fd;
 
+	/*
+	 * A device or FIFO planted at the name is refused before it is even
+	 * opened (opening a device can do things); the fstat() below closes
+	 * the race with a swap in between.
+	 */
+	if (lstat(l->path, &st) == 0 && !S_ISREG(st.st_mode) &&
+	    !S_ISLNK(st.st_mode)) {
+		log_error("lock file '%s' is not a regular file", l->path);
+		return -1;
+	}
 	fd = open(l->path, O_RDWR | flags, 0644);
 	if (fd < 0 && (errno == EACCES || errno == EROFS)) {
 		/* A lock needs no write access; the holder record does. */
