@@ -242,7 +242,6 @@ lock_parse_holder(const char *buf, size_t len, struct lock_holder *h)
 {
 	const char *p = buf, *end = buf + len, *nl, *val;
 	size_t klen, vlen;
-	bool any = false;
 
 	memset(h, 0, sizeof(*h));
 	if (len < sizeof(RECORD_MAGIC) - 1 ||
@@ -257,19 +256,23 @@ lock_parse_holder(const char *buf, size_t len, struct lock_holder *h)
 		}
 		val = memchr(p, ' ', (size_t)(nl - p));
 		if (val == NULL) {
+			if (nl == end) {
+				break;
+			}
 			continue;
 		}
 		klen = (size_t)(val - p);
 		val++;
 		vlen = (size_t)(nl - val);
 		if (klen == 3 && memcmp(p, "pid", 3) == 0) {
-			char num[24];
+			char num[24], *endp;
 			printable(num, sizeof(num), val, vlen);
-			h->pid = strtol(num, NULL, 10);
-			any = true;
+			h->pid = strtol(num, &endp, 10);
+			if (endp == num || h->pid <= 0) {
+				h->pid = 0;
+			}
 		} else if (klen == 4 && memcmp(p, "host", 4) == 0) {
 			printable(h->host, sizeof(h->host), val, vlen);
-			any = true;
 		} else if (klen == 5 && memcmp(p, "since", 5) == 0) {
 			char num[24];
 			printable(num, sizeof(num), val, vlen);
@@ -281,7 +284,8 @@ lock_parse_holder(const char *buf, size_t len, struct lock_holder *h)
 			break;
 		}
 	}
-	return any ? 0 : -1;
+	/* A record cut short or garbled names no holder. */
+	return h->pid > 0 ? 0 : -1;
 }
 
 int

@@ -78,6 +78,11 @@ main(void)
 	srunner_add_suite(sr, child_suite());
 	srunner_add_suite(sr, signals_suite());
 	srunner_add_suite(sr, tree_suite());
+	srunner_add_suite(sr, teardown_suite());
+	srunner_add_suite(sr, lock_suite());
+	srunner_add_suite(sr, status_suite());
+	srunner_add_suite(sr, caps_suite());
+	srunner_add_suite(sr, run_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -10,6 +10,11 @@ Suite *options_suite(void);
 Suite *child_suite(void);
 Suite *signals_suite(void);
 Suite *tree_suite(void);
+Suite *teardown_suite(void);
+Suite *lock_suite(void);
+Suite *status_suite(void);
+Suite *caps_suite(void);
+Suite *run_suite(void);
 
 /*
  * Whether Check runs each test in a process of its own.  Under CK_FORK=no

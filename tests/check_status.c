@@ -1,0 +1,712 @@
+/*
+ * status.c: JSON strings from any bytes, the --status-file record, and
+ * writing it atomically next to its final name.
+ */
+#include <sys/stat.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "lock.h"
+#include "log.h"
+#include "status.h"
+#include "teardown.h"
+#include "tree.h"
+
+#define MS UINT64_C(1000000)
+#define SEC UINT64_C(1000000000)
+
+static char dir[256];
+static char file[300];		/* dir/status.json */
+static struct json_buf jb;
+static struct status_target target;
+static struct status_info info;
+static struct teardown td;
+static int saved_cwd = -1;
+
+static int saved_stderr = -1;
+static int capture_fd = -1;
+
+static void
+capture_begin(void)
+{
+	capture_fd = memfd_create("stderr", MFD_CLOEXEC);
+	ck_assert_int_ge(capture_fd, 0);
+	saved_stderr = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved_stderr, 0);
+	ck_assert_int_eq(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
+}
+
+static const char *
+capture_end(void)
+{
+	static char text[4096];
+	ssize_t n = -1;
+
+	text[0] = '\0';
+	if (saved_stderr >= 0) {
+		dup2(saved_stderr, STDERR_FILENO);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+	if (capture_fd >= 0) {
+		n = pread(capture_fd, text, sizeof(text) - 1, 0);
+		close(capture_fd);
+		capture_fd = -1;
+	}
+	text[n > 0 ? n : 0] = '\0';
+	return text;
+}
+
+static char *const default_command[] = { "sh", "-c", "sleep 5", NULL };
+
+static void
+setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	log_init(0);
+	snprintf(dir, sizeof(dir), "%s/check_status.XXXXXX",
+		 tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/status.json", dir);
+	memset(&jb, 0, sizeof(jb));
+	memset(&target, 0, sizeof(target));
+	target.dir_fd = -1;
+	memset(&td, 0, sizeof(td));
+	memset(&info, 0, sizeof(info));
+	info.command = default_command;
+	info.pid = 100;
+	info.started.tv_sec = 1700000000;
+	info.started.tv_nsec = 123456789;
+	info.started_mono = tree_now();
+	info.reason = "exit";
+	saved_cwd = -1;
+}
+
+static void
+teardown(void)
+{
+	char sub[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	capture_end();
+	if (saved_cwd >= 0) {
+		if (fchdir(saved_cwd) < 0) {
+			perror("fchdir");
+		}
+		close(saved_cwd);
+		saved_cwd = -1;
+	}
+	free(jb.data);
+	jb.data = NULL;
+	free(target.base);
+	target.base = NULL;
+	if (target.dir_fd >= 0) {
+		close(target.dir_fd);
+		target.dir_fd = -1;
+	}
+	d = opendir(dir);
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+			unlink(sub);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+#define ck_assert_contains(text, want)                                    \
+	ck_assert_msg(strstr((text), (want)) != NULL,                     \
+		      "'%s' not found in:\n%s", (want), (text))
+
+/* ---- json_string ---- */
+
+struct json_case {
+	const char *in;
+	size_t len;
+	const char *out;	/* with its quotes */
+};
+
+#define J(in, out) { in, sizeof(in) - 1, out }
+
+static const struct json_case json_cases[] = {
+	J("", "\"\""),
+	J("abc", "\"abc\""),
+	J("hello, world 123 ~!@#$%^&*()", "\"hello, world 123 ~!@#$%^&*()\""),
+	J("/", "\"/\""),
+	J("a\"b", "\"a\\\"b\""),
+	J("a\\b", "\"a\\\\b\""),
+	J("\"\\\"", "\"\\\"\\\\\\\"\""),
+	J("\n", "\"\\n\""),
+	J("\t", "\"\\t\""),
+	J("a\nb\tc", "\"a\\nb\\tc\""),
+	J("\x01", "\"\\u0001\""),
+	J("\x00", "\"\\u0000\""),
+	J("a\x00" "b", "\"a\\u0000b\""),
+	J("\r", "\"\\u000d\""),
+	J("\b\f", "\"\\u0008\\u000c\""),
+	J("\x1b[0m", "\"\\u001b[0m\""),
+	J("\x1f", "\"\\u001f\""),
+	J("\x7f", "\"\\u007f\""),
+	/* Valid UTF-8, kept as it is: 2, 3 and 4 bytes, and the edges. */
+	J("caf\xc3\xa9", "\"caf\xc3\xa9\""),
+	J("\xc2\x80", "\"\xc2\x80\""),
+	J("\xdf\xbf", "\"\xdf\xbf\""),
+	J("\xe2\x82\xac", "\"\xe2\x82\xac\""),
+	J("\xe0\xa0\x80", "\"\xe0\xa0\x80\""),
+	J("\xed\x9f\xbf", "\"\xed\x9f\xbf\""),
+	J("\xee\x80\x80", "\"\xee\x80\x80\""),
+	J("\xef\xbf\xbf", "\"\xef\xbf\xbf\""),
+	J("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""),
+	J("\xf0\x90\x80\x80", "\"\xf0\x90\x80\x80\""),
+	J("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""),
+	J("\xe6\x97\xa5\xe6\x9c\xac", "\"\xe6\x97\xa5\xe6\x9c\xac\""),
+	/* Invalid: each byte that is not part of a valid sequence. */
+	J("\x80", "\"\\ufffd\""),
+	J("a\xbf" "b", "\"a\\ufffdb\""),
+	J("\xff", "\"\\ufffd\""),
+	J("\xfe\xff", "\"\\ufffd\\ufffd\""),
+	J("\xc0\xaf", "\"\\ufffd\\ufffd\""),
+	J("\xc1\xbf", "\"\\ufffd\\ufffd\""),
+	J("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""),
+	J("\xf0\x80\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""),
+	J("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""),
+	J("\xed\xbf\xbf", "\"\\ufffd\\ufffd\\ufffd\""),
+	J("x\xe2\x82", "\"x\\ufffd\\ufffd\""),
+	J("\xe2\x82x", "\"\\ufffd\\ufffdx\""),
+	J("\xc3", "\"\\ufffd\""),
+	J("\xc3" "A", "\"\\ufffdA\""),
+	J("\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\""),
+	J("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""),
+	J("\xf5\x80\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""),
+	J("\xf8\x88\x80\x80\x80",
+	  "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""),
+	/* A bad byte does not take a valid sequence after it along. */
+	J("\xe2\xc3\xa9", "\"\\ufffd\xc3\xa9\""),
+	J("\xc3\xc3\xa9", "\"\\ufffd\xc3\xa9\""),
+};
+
+START_TEST(test_status_json_string_escapes_and_replaces)
+{
+	const struct json_case *c = &json_cases[_i];
+
+	json_string(&jb, c->in, c->len);
+	ck_assert(!jb.failed);
+	ck_assert_ptr_nonnull(jb.data);
+	ck_assert_str_eq(jb.data, c->out);
+	ck_assert_uint_eq(jb.len, strlen(c->out));
+}
+END_TEST
+
+START_TEST(test_status_json_string_appends_to_the_buffer)
+{
+	char big[5000];
+
+	json_string(&jb, "a", 1);
+	json_string(&jb, "b\n", 2);
+	ck_assert_str_eq(jb.data, "\"a\"\"b\\n\"");
+	ck_assert_uint_eq(jb.len, 8);
+	/* It grows as needed. */
+	memset(big, '\x01', sizeof(big));
+	json_string(&jb, big, sizeof(big));
+	ck_assert(!jb.failed);
+	ck_assert_uint_eq(jb.len, 8 + 2 + 6 * sizeof(big));
+	ck_assert_uint_eq(strlen(jb.data), jb.len);
+	ck_assert_uint_ge(jb.cap, jb.len + 1);
+}
+END_TEST
+
+/* Only len bytes are read: no terminating NUL is needed. */
+START_TEST(test_status_json_string_reads_only_len_bytes)
+{
+	char *p = malloc(3);
+
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, "x\xe2\x82", 3);
+	json_string(&jb, p, 3);
+	free(p);
+	ck_assert_str_eq(jb.data, "\"x\\ufffd\\ufffd\"");
+}
+END_TEST
+
+/* ---- status_json ---- */
+
+/* Each key comes once, in the documented order. */
+static const char *const keys[] = {
+	"{\"version\": ", "\"supervise_version\": ", "\"command\": ",
+	"\"pid\": ", "\"command_pid\": ", "\"started_at\": ",
+	"\"ended_at\": ", "\"duration_s\": ", "\"reason\": ", "\"signal\": ",
+	"\"exit_status\": ", "\"command_status\": ", "\"stop\": ",
+	"\"teardown\": ", "\"locks\": ",
+};
+
+static void
+ck_assert_keys_in_order(const char *text)
+{
+	const char *at = text, *p;
+	size_t k;
+
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		p = strstr(at, keys[k]);
+		ck_assert_msg(p != NULL, "key %s missing or out of order in:\n%s",
+			      keys[k], text);
+		at = p + strlen(keys[k]);
+	}
+}
+
+/* Braces and brackets balance outside strings; strings all end. */
+static void
+ck_assert_balanced(const char *text)
+{
+	int depth = 0;
+	bool in_string = false;
+	const char *p;
+
+	for (p = text; *p != '\0'; p++) {
+		if (in_string) {
+			if (*p == '\\') {
+				p++;
+				ck_assert(*p != '\0');
+			} else if (*p == '"') {
+				in_string = false;
+			} else {
+				ck_assert_msg((unsigned char)*p >= 0x20,
+					      "raw control byte in a string");
+			}
+			continue;
+		}
+		if (*p == '"') {
+			in_string = true;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			depth--;
+			ck_assert_int_ge(depth, 0);
+		}
+	}
+	ck_assert(!in_string);
+	ck_assert_int_eq(depth, 0);
+}
+
+START_TEST(test_status_json_of_a_timeout_before_the_command_ended)
+{
+	info.command_pid = 0;
+	info.reason = "timeout";
+	info.signal = 0;
+	info.exit_status = 124;
+	info.command_ended = false;
+	info.stopped = false;
+	info.td = NULL;
+	status_json(&jb, &info);
+	ck_assert(!jb.failed);
+	ck_assert_keys_in_order(jb.data);
+	ck_assert_balanced(jb.data);
+	ck_assert_contains(jb.data, "{\"version\": 1, ");
+	ck_assert_contains(jb.data, "\"supervise_version\": \"0.1.0\"");
+	ck_assert_contains(jb.data,
+			   "\"command\": [\"sh\", \"-c\", \"sleep 5\"]");
+	ck_assert_contains(jb.data, "\"pid\": 100, ");
+	ck_assert_contains(jb.data, "\"command_pid\": null");
+	ck_assert_contains(jb.data,
+			   "\"started_at\": \"2023-11-14T22:13:20.123Z\"");
+	ck_assert_contains(jb.data, "\"reason\": \"timeout\"");
+	ck_assert_contains(jb.data, "\"signal\": null");
+	ck_assert_contains(jb.data, "\"exit_status\": 124");
+	ck_assert_contains(jb.data, "\"command_status\": null");
+	ck_assert_contains(jb.data, "\"stop\": null");
+	ck_assert_contains(jb.data, "\"teardown\": null");
+	ck_assert_contains(jb.data, "\"locks\": []");
+	ck_assert_str_eq(jb.data + jb.len - 3, "]}\n");
+}
+END_TEST
+
+START_TEST(test_status_json_times_are_rfc3339_utc_with_ms)
+{
+	struct timespec before, after;
+	int y, mo, d, h, mi, s, ms, n = 0;
+	const char *p;
+
+	info.started_mono = tree_now() - 1500 * MS;
+	clock_gettime(CLOCK_REALTIME, &before);
+	status_json(&jb, &info);
+	clock_gettime(CLOCK_REALTIME, &after);
+	p = strstr(jb.data, "\"ended_at\": \"");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p, "\"ended_at\": \"%4d-%2d-%2dT%2d:%2d:%2d.%3dZ\"%n",
+				&y, &mo, &d, &h, &mi, &s, &ms, &n),
+			 7);
+	ck_assert_int_eq(n, (int)strlen("\"ended_at\": \"2026-11-27T00:17:15.439Z\""));
+	/* Between the two readings of the clock, to the second. */
+	{
+		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1,
+				 .tm_mday = d, .tm_hour = h, .tm_min = mi,
+				 .tm_sec = s };
+		time_t t = timegm(&tm);
+
+		ck_assert_int_ge(t, before.tv_sec);
+		ck_assert_int_le(t, after.tv_sec);
+	}
+	/* The duration is the monotonic time since the start, in ms. */
+	ck_assert_contains(jb.data, "\"duration_s\": 1.5");
+	p = strstr(jb.data, "\"duration_s\": ");
+	ck_assert_int_eq(sscanf(p, "\"duration_s\": %d.%3d,%n", &s, &ms, &n), 2);
+	ck_assert_int_eq(s, 1);
+	ck_assert_int_ge(ms, 500);
+}
+END_TEST
+
+START_TEST(test_status_json_of_a_cancel_with_stop_teardown_and_locks)
+{
+	static char *const command[] = { "a\"b", "\xff", "x\ny", NULL };
+	struct lock locks[2];
+
+	memset(locks, 0, sizeof(locks));
+	locks[0].path = "/tmp/a.lock";
+	locks[0].wait_ns = 1500 * MS;
+	locks[1].path = "rel\"q.lock";
+	locks[1].wait_ns = 0;
+	td.state = TD_DONE;
+	td.reason = "cancel";
+	td.wstatus = 0;		/* exit 0 */
+	td.started = 10 * SEC;
+	td.ended = 10 * SEC + 250 * MS;
+	info.command = command;
+	info.command_pid = 200;
+	info.reason = "cancel";
+	info.signal = SIGTERM;
+	info.exit_status = 143;
+	info.command_ended = true;
+	info.command_wstatus = 3 << 8;	/* exited 3 */
+	info.stopped = true;
+	info.stop_signal = SIGTERM;
+	info.escalated = true;
+	info.signalled = 3;
+	info.leftovers = 0;
+	info.td = &td;
+	info.locks = locks;
+	info.nlocks = 2;
+	status_json(&jb, &info);
+	ck_assert(!jb.failed);
+	ck_assert_keys_in_order(jb.data);
+	ck_assert_balanced(jb.data);
+	ck_assert_contains(jb.data,
+			   "\"command\": [\"a\\\"b\", \"\\ufffd\", \"x\\ny\"]");
+	ck_assert_contains(jb.data, "\"command_pid\": 200");
+	ck_assert_contains(jb.data, "\"reason\": \"cancel\", \"signal\": "
+			   "\"SIGTERM\", \"exit_status\": 143");
+	ck_assert_contains(jb.data, "\"command_status\": {\"exited\": 3}");
+	ck_assert_contains(jb.data, "\"stop\": {\"signal\": \"SIGTERM\", "
+			   "\"escalated_to_kill\": true, "
+			   "\"processes_signaled\": 3, \"leftovers\": 0}");
+	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"cancel\", "
+			   "\"exit\": 0, \"signaled\": null, "
+			   "\"timed_out\": false, \"duration_s\": 0.250}");
+	ck_assert_contains(jb.data, "\"locks\": [{\"path\": \"/tmp/a.lock\", "
+			   "\"wait_s\": 1.500}, {\"path\": \"rel\\\"q.lock\", "
+			   "\"wait_s\": 0.000}]}\n");
+}
+END_TEST
+
+START_TEST(test_status_json_of_a_signaled_command_and_a_killed_teardown)
+{
+	td.state = TD_DONE;
+	td.reason = "timeout";
+	td.wstatus = SIGKILL;	/* killed by SIGKILL */
+	td.timed_out = true;
+	td.started = 5 * SEC;
+	td.ended = 7 * SEC + 1 * MS;
+	info.command_pid = 300;
+	info.reason = "exit";
+	info.exit_status = 137;
+	info.command_ended = true;
+	info.command_wstatus = SIGKILL;
+	info.stopped = true;
+	info.stop_signal = SIGINT;
+	info.escalated = false;
+	info.signalled = 1;
+	info.leftovers = 2;
+	info.td = &td;
+	status_json(&jb, &info);
+	ck_assert_keys_in_order(jb.data);
+	ck_assert_balanced(jb.data);
+	ck_assert_contains(jb.data, "\"command_status\": {\"signaled\": "
+			   "\"SIGKILL\"}");
+	ck_assert_contains(jb.data, "\"reason\": \"exit\", \"signal\": null");
+	ck_assert_contains(jb.data, "\"stop\": {\"signal\": \"SIGINT\", "
+			   "\"escalated_to_kill\": false, "
+			   "\"processes_signaled\": 1, \"leftovers\": 2}");
+	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"timeout\", "
+			   "\"exit\": null, \"signaled\": \"SIGKILL\", "
+			   "\"timed_out\": true, \"duration_s\": 2.001}");
+}
+END_TEST
+
+START_TEST(test_status_json_of_a_teardown_that_could_not_start)
+{
+	td.state = TD_DONE;
+	td.reason = "exit";
+	td.start_errno = ENOENT;
+	td.wstatus = 0;
+	info.td = &td;
+	status_json(&jb, &info);
+	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"exit\", "
+			   "\"exit\": null, \"signaled\": null, "
+			   "\"timed_out\": false, \"duration_s\": 0.000}");
+}
+END_TEST
+
+START_TEST(test_status_json_idle_teardown_is_null)
+{
+	td.state = TD_IDLE;
+	info.td = &td;
+	info.command = NULL;
+	status_json(&jb, &info);
+	ck_assert_contains(jb.data, "\"teardown\": null");
+	ck_assert_contains(jb.data, "\"command\": []");
+	ck_assert_balanced(jb.data);
+}
+END_TEST
+
+/* ---- status_write ---- */
+
+static const char *
+slurp(const char *p)
+{
+	static char text[16384];
+	ssize_t n = -1;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+	text[0] = '\0';
+	if (fd >= 0) {
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+	}
+	text[n > 0 ? n : 0] = '\0';
+	return text;
+}
+
+/* How many names in d (. and .. aside) begin with prefix (NULL: any). */
+static int
+count_entries(const char *d, const char *prefix)
+{
+	struct dirent *e;
+	DIR *h = opendir(d);
+	int n = 0;
+
+	ck_assert_ptr_nonnull(h);
+	while ((e = readdir(h)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+			continue;
+		}
+		if (prefix == NULL || strncmp(e->d_name, prefix,
+					      strlen(prefix)) == 0) {
+			n++;
+		}
+	}
+	closedir(h);
+	return n;
+}
+
+static void
+ck_assert_status_file(const char *p)
+{
+	const char *text = slurp(p);
+	size_t len = strlen(text);
+
+	ck_assert_msg(len > 3, "'%s' is empty", p);
+	ck_assert_msg(text[0] == '{', "'%s' starts with '%c'", p, text[0]);
+	ck_assert_str_eq(text + len - 2, "}\n");
+	ck_assert_keys_in_order(text);
+	ck_assert_balanced(text);
+}
+
+START_TEST(test_status_write_writes_the_file_atomically)
+{
+	struct stat st;
+
+	mode_t old = umask(022);
+
+	status_prepare(&target, file);
+	ck_assert_int_ge(target.dir_fd, 0);
+	ck_assert_str_eq(target.base, "status.json");
+	info.reason = "timeout";
+	info.exit_status = 124;
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	umask(old);
+	ck_assert_int_eq(lstat(file, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0644);
+	ck_assert_status_file(file);
+	ck_assert_contains(slurp(file), "\"reason\": \"timeout\"");
+	ck_assert_int_eq(count_entries(dir, ".supervise-status."), 0);
+	ck_assert_int_eq(count_entries(dir, NULL), 1);
+}
+END_TEST
+
+START_TEST(test_status_write_replaces_an_older_record)
+{
+	status_prepare(&target, file);
+	info.reason = "timeout";
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	info.reason = "cancel";
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	ck_assert_status_file(file);
+	ck_assert_contains(slurp(file), "\"reason\": \"cancel\"");
+	ck_assert(strstr(slurp(file), "timeout") == NULL);
+	ck_assert_int_eq(count_entries(dir, NULL), 1);
+}
+END_TEST
+
+START_TEST(test_status_write_replaces_a_symlink_not_its_target)
+{
+	char victim[320];
+	struct stat st;
+	int fd;
+
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	fd = open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "precious\n", 9), 9);
+	close(fd);
+	ck_assert_int_eq(symlink(victim, file), 0);
+	status_prepare(&target, file);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	ck_assert_int_eq(lstat(file, &st), 0);
+	ck_assert_msg(S_ISREG(st.st_mode), "the path is not a regular file");
+	ck_assert_status_file(file);
+	ck_assert_str_eq(slurp(victim), "precious\n");
+	ck_assert_int_eq(count_entries(dir, ".supervise-status."), 0);
+}
+END_TEST
+
+START_TEST(test_status_write_replaces_a_dangling_symlink)
+{
+	char victim[320];
+
+	snprintf(victim, sizeof(victim), "%s/nowhere", dir);
+	ck_assert_int_eq(symlink(victim, file), 0);
+	status_prepare(&target, file);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	ck_assert_status_file(file);
+	ck_assert_int_eq(access(victim, F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_status_write_fails_for_a_missing_directory)
+{
+	char bad[320], want[512];
+	const char *err;
+	int r;
+
+	snprintf(bad, sizeof(bad), "%s/nodir/status.json", dir);
+	snprintf(want, sizeof(want), "supervise: cannot write status file "
+		 "'%s': No such file or directory\n", bad);
+	status_prepare(&target, bad);
+	ck_assert_int_eq(target.dir_fd, -1);
+	capture_begin();
+	r = status_write(&target, &info);
+	err = capture_end();
+	ck_assert_int_eq(r, -1);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* A directory made after the start is found at the end, by its path. */
+START_TEST(test_status_write_retries_a_directory_that_appeared)
+{
+	char sub[320], p[340];
+
+	snprintf(sub, sizeof(sub), "%s/later", dir);
+	snprintf(p, sizeof(p), "%s/status.json", sub);
+	status_prepare(&target, p);
+	ck_assert_int_eq(target.dir_fd, -1);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	ck_assert_status_file(p);
+	unlink(p);
+	rmdir(sub);
+}
+END_TEST
+
+START_TEST(test_status_write_without_a_path_writes_nothing)
+{
+	status_prepare(&target, NULL);
+	ck_assert_ptr_null(target.path);
+	ck_assert_int_eq(target.dir_fd, -1);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	ck_assert_int_eq(count_entries(dir, NULL), 0);
+}
+END_TEST
+
+/* The directory is held from the start: the cwd may change meanwhile. */
+START_TEST(test_status_write_relative_path_survives_a_change_of_cwd)
+{
+	char p[320];
+
+	saved_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(saved_cwd, 0);
+	ck_assert_int_eq(chdir(dir), 0);
+	status_prepare(&target, "status.json");
+	ck_assert_int_eq(chdir("/"), 0);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	snprintf(p, sizeof(p), "%s/status.json", dir);
+	ck_assert_status_file(p);
+}
+END_TEST
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+Suite *
+status_suite(void)
+{
+	Suite *s = suite_create("status");
+	TCase *tc;
+
+	tc = tcase_create("json_string");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_status_json_string_escapes_and_replaces, 0,
+	                    N(json_cases));
+	tcase_add_test(tc, test_status_json_string_appends_to_the_buffer);
+	tcase_add_test(tc, test_status_json_string_reads_only_len_bytes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("record");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_status_json_of_a_timeout_before_the_command_ended);
+	tcase_add_test(tc, test_status_json_times_are_rfc3339_utc_with_ms);
+	tcase_add_test(tc,
+	               test_status_json_of_a_cancel_with_stop_teardown_and_locks);
+	tcase_add_test(
+	    tc, test_status_json_of_a_signaled_command_and_a_killed_teardown);
+	tcase_add_test(tc, test_status_json_of_a_teardown_that_could_not_start);
+	tcase_add_test(tc, test_status_json_idle_teardown_is_null);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("write");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_status_write_writes_the_file_atomically);
+	tcase_add_test(tc, test_status_write_replaces_an_older_record);
+	tcase_add_test(tc, test_status_write_replaces_a_symlink_not_its_target);
+	tcase_add_test(tc, test_status_write_replaces_a_dangling_symlink);
+	tcase_add_test(tc, test_status_write_fails_for_a_missing_directory);
+	tcase_add_test(tc, test_status_write_retries_a_directory_that_appeared);
+	tcase_add_test(tc, test_status_write_without_a_path_writes_nothing);
+	tcase_add_test(tc,
+	               test_status_write_relative_path_survives_a_change_of_cwd);
+	suite_add_tcase(s, tc);
+	return s;
+}
