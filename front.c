@@ -214,39 +214,13 @@ on_signal(struct front *f, const struct signalfd_siginfo *si, uint64_t now)
 	}
 }
 
-static uint64_t
-next_deadline(const struct run *r)
-{
-	if (r->state == RUN_STOPPING) {
-		return tree_stop_deadline(&r->stop);
-	}
-	if (r->state == RUN_TEARDOWN) {
-		return teardown_deadline(&r->td);
-	}
-	return UINT64_MAX;
-}
-
 static void
 on_time(struct front *f, uint64_t now, bool reaped)
 {
 	struct run *r = f->r;
 
-	bool was_grace = r->stop.phase == TREE_GRACE;
-	char dur[32];
-
-	if (r->state == RUN_STOPPING &&
-	    (reaped || now >= tree_stop_deadline(&r->stop))) {
-		bool done = tree_stop_step(&r->stop, now);
-
-		if (was_grace && r->stop.escalated) {
-			log_info("grace of %s over; sending SIGKILL to %d "
-				 "process%s", fmt_duration(r->stop.grace_ns, dur,
-							  sizeof(dur)),
-				 r->stop.killed, r->stop.killed == 1 ? "" : "es");
-		}
-		if (done) {
-			orphans_gone(f, now);
-		}
+	if (r->state == RUN_STOPPING && run_stop_step(r, now, reaped)) {
+		orphans_gone(f, now);
 	} else if (r->state == RUN_TEARDOWN &&
 		   (reaped || now >= teardown_deadline(&r->td)) &&
 		   teardown_step(&r->td, now)) {
@@ -267,6 +241,7 @@ front_run(struct run *r, pid_t supervisor)
 	int rc;
 
 	r->state = RUN_RUNNING;
+	r->timeout_at = UINT64_MAX;	/* the supervisor keeps the time */
 	teardown_keep_reader(&r->td);
 	/*
 	 * The supervisor owns the run; once it is gone, any orphan it left
@@ -275,7 +250,7 @@ front_run(struct run *r, pid_t supervisor)
 	 */
 	while (r->state != RUN_DONE) {
 		rc = sig_wait_fd(&r->sig, r->state == RUN_TEARDOWN ?
-				 r->td.out_fd : -1, next_deadline(r));
+				 r->td.out_fd : -1, run_next_deadline(r));
 		now = tree_now();
 		reaped = false;
 		if (rc > 0 && (rc & SIG_WAIT_FD)) {

@@ -237,11 +237,11 @@ parse_events(const char *text, unsigned *mask, char *bad, size_t badlen)
 		const char *name;
 		unsigned bit;
 	} names[] = {
-		{ "always", EVENT_ALL },
-		{ "cancel", EVENT_CANCEL },
-		{ "failure", EVENT_FAILURE },
-		{ "success", EVENT_SUCCESS },
-		{ "timeout", EVENT_TIMEOUT },
+		{ .name = "always", .bit = EVENT_ALL },
+		{ .name = "cancel", .bit = EVENT_CANCEL },
+		{ .name = "failure", .bit = EVENT_FAILURE },
+		{ .name = "success", .bit = EVENT_SUCCESS },
+		{ .name = "timeout", .bit = EVENT_TIMEOUT },
 	};
 	const char *p = text;
 	unsigned m = 0;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "log.h"
 #include "parse.h"
 #include "run.h"
 
@@ -132,4 +133,39 @@ run_free(struct run *r)
 	r->nlocks = 0;
 	free(r->status.base);
 	r->status.base = NULL;
+}
+
+uint64_t
+run_next_deadline(const struct run *r)
+{
+	switch (r->state) {
+	case RUN_RUNNING:
+		return r->timeout_at;
+	case RUN_STOPPING:
+		return tree_stop_deadline(&r->stop);
+	case RUN_TEARDOWN:
+		return teardown_deadline(&r->td);
+	case RUN_DONE:
+		break;
+	}
+	return UINT64_MAX;
+}
+
+bool
+run_stop_step(struct run *r, uint64_t now, bool reaped)
+{
+	bool was_grace = r->stop.phase == TREE_GRACE, done;
+	char dur[32];
+
+	/* After something was reaped, or at a deadline. */
+	if (!reaped && now < tree_stop_deadline(&r->stop)) {
+		return false;
+	}
+	done = tree_stop_step(&r->stop, now);
+	if (was_grace && r->stop.escalated) {
+		log_info("grace of %s over; sending SIGKILL to %d process%s",
+			 fmt_duration(r->stop.grace_ns, dur, sizeof(dur)),
+			 r->stop.killed, r->stop.killed == 1 ? "" : "es");
+	}
+	return done;
 }

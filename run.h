@@ -96,6 +96,20 @@ struct run {
  */
 void run_write_status(struct run *r);
 
+/*
+ * The next deadline of the state the run is in: the timeout while
+ * running, the stop sequence's while stopping, the teardown's; or
+ * UINT64_MAX.
+ */
+uint64_t run_next_deadline(const struct run *r);
+
+/*
+ * While stopping, after a reap or at a deadline: advances the stop
+ * sequence and reports an escalation to SIGKILL.  Returns true when
+ * nothing of the tree is left.
+ */
+bool run_stop_step(struct run *r, uint64_t now, bool reaped);
+
 /* Frees what the run allocated (before exit, for leak checkers). */
 void run_free(struct run *r);
 

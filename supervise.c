@@ -341,28 +341,9 @@ on_signal(struct run *r, const struct signalfd_siginfo *si, uint64_t now)
 	}
 }
 
-/* Deadlines: the timeout while running, the stop sequence's while stopping. */
-static uint64_t
-next_deadline(const struct run *r)
-{
-	if (r->state == RUN_RUNNING) {
-		return r->timeout_at;
-	}
-	if (r->state == RUN_STOPPING) {
-		return tree_stop_deadline(&r->stop);
-	}
-	if (r->state == RUN_TEARDOWN) {
-		return teardown_deadline(&r->td);
-	}
-	return UINT64_MAX;
-}
-
 static void
 on_time(struct run *r, uint64_t now, bool reaped)
 {
-	bool was_grace = r->stop.phase == TREE_GRACE;
-	char dur[32];
-
 	if (r->state == RUN_RUNNING && now >= r->timeout_at) {
 		end_run(r, REASON_TIMEOUT, 0, 0, false, now);
 		return;
@@ -376,18 +357,8 @@ on_time(struct run *r, uint64_t now, bool reaped)
 		r->state = RUN_DONE;
 		return;
 	}
-	/* While stopping: after something was reaped, or at a deadline. */
-	if (r->state != RUN_STOPPING ||
-	    (!reaped && now < tree_stop_deadline(&r->stop))) {
-		return;
-	}
-	if (tree_stop_step(&r->stop, now)) {
+	if (r->state == RUN_STOPPING && run_stop_step(r, now, reaped)) {
 		run_over(r, now);
-	}
-	if (was_grace && r->stop.escalated) {
-		log_info("grace of %s over; sending SIGKILL to %d process%s",
-			 fmt_duration(r->stop.grace_ns, dur, sizeof(dur)),
-			 r->stop.killed, r->stop.killed == 1 ? "" : "es");
 	}
 }
 
@@ -462,7 +433,7 @@ loop(struct run *r)
 	 * the tree is stopped, and the loop ends through its normal exit.
 	 */
 	while (r->state != RUN_DONE) {
-		rc = sig_wait_fd(&r->sig, r->td.out_fd, next_deadline(r));
+		rc = sig_wait_fd(&r->sig, r->td.out_fd, run_next_deadline(r));
 		now = tree_now();
 		reaped = false;
 		if (rc & SIG_WAIT_FD) {

@@ -187,7 +187,8 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	       const char *command_status, pid_t pid,
 	       const struct sig_state *sig, uint64_t now)
 {
-	char *argv[] = { "sh", "-c", (char *)td->opt->teardown, NULL };
+	char *argv[] = { (char *)"sh", (char *)"-c", (char *)td->opt->teardown,
+			 NULL };
 	struct child_spec spec;
 	int devnull = -1;
 	char when[32];
