@@ -650,12 +650,12 @@ main(int argc, char **argv)
 
 	memset(r, 0, sizeof(*r));
 	r->self = getpid();
+	open_std_fds();
 	status = parse_args(r, argc, argv);
 	if (status >= 0) {
 		return status;
 	}
 	log_init(r->opt.verbosity);
-	open_std_fds();
 	if ((status = set_up(r)) >= 0 || (status = locking_acquire(r)) >= 0) {
 		return finish(r, status);
 	}

@@ -1,5 +1,6 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -325,16 +326,36 @@ visit(struct sweep *sw, int dir, pid_t parent, int depth)
 	free(kids.v);
 }
 
+/*
+ * Whether we have any child at all, exited or not, in one system call.
+ * As a subreaper, we have no descendant when we have no child: each one
+ * lives under a child of ours, or was handed to us.  This spares the
+ * /proc walk at the end of most runs.
+ */
+static bool
+has_children(void)
+{
+	siginfo_t info;
+
+	return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 ||
+		errno != ECHILD;
+}
+
 static int
 sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
       struct pid_vec *told, bool only_new)
 {
 	struct sweep sw = {
-		.sig = sig, .cont = cont, .skip = skip, .self = proc_self(),
+		.sig = sig, .cont = cont, .skip = skip,
 		.found = 0, .told = told, .only_new = only_new,
 	};
-	int dir = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dir;
 
+	if (!has_children()) {
+		return 0;
+	}
+	sw.self = proc_self();
+	dir = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {
 		return -1;
 	}
@@ -481,8 +502,14 @@ int
 tree_skip_init(struct tree_skip *skip)
 {
 	struct pid_vec kids = { 0 };
-	int dir = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dir;
 
+	skip->pids = NULL;
+	skip->n = 0;
+	if (!has_children()) {
+		return 0;
+	}
+	dir = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0 || list_children(dir, &kids) < 0) {
 		if (dir >= 0) {
 			close(dir);
