@@ -436,10 +436,11 @@ loop(struct run *r)
 		rc = sig_wait_fd(&r->sig, r->td.out_fd, run_next_deadline(r));
 		now = tree_now();
 		reaped = false;
-		if (rc & SIG_WAIT_FD) {
+		if (rc > 0 && (rc & SIG_WAIT_FD)) {
 			teardown_pump(&r->td);
 		}
-		while ((rc & SIG_WAIT_SIGNAL) && (rc = sig_read(&r->sig, &si)) > 0) {
+		while (rc > 0 && (rc & SIG_WAIT_SIGNAL) &&
+		       (rc = sig_read(&r->sig, &si)) > 0) {
 			reaped |= si.ssi_signo == SIGCHLD;
 			on_signal(r, &si, now);
 		}
