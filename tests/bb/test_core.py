@@ -297,7 +297,10 @@ def test_stop_signal_sent_once_to_each_process():
     assert r.rc == 143, r
     assert r.err == (cancel_msg(signal.SIGTERM) +
                      msg("grace of 1s over; sending SIGKILL to 3 processes")), r
-    got = {os.path.basename(log): log_lines(log)[1:] for log in logs}
+    # SIGCHLD is the kernel's, not supervise's: COMMAND is the parent of
+    # the other two, and may see them die before its own SIGKILL.
+    got = {os.path.basename(log): [s for s in log_lines(log)[1:] if s != "SIGCHLD"]
+           for log in logs}
     assert got == {n: ["SIGTERM", "SIGCONT"] for n in got}, got
     bb.assert_gone(pids)
 
