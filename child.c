@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,20 @@ fail:
 	_exit(err < 0 ? EXIT_FAILURE_SUPERVISE : child_exec_status(err));
 }
 
+struct clone_arg {
+	const struct child_spec *spec;
+	const int *fds;
+};
+
+static int
+clone_child(void *p)
+{
+	const struct clone_arg *arg = p;
+
+	close(arg->fds[0]);
+	run_child(arg->spec, arg->fds[1]);
+}
+
 pid_t
 child_start(const struct child_spec *spec, int *exec_errno)
 {
@@ -169,7 +184,26 @@ child_start(const struct child_spec *spec, int *exec_errno)
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		return -1;
 	}
-	pid = fork();
+	if (spec->pid_slot != NULL) {
+		/*
+		 * The kernel stores the pid (CLONE_PARENT_SETTID) before
+		 * either process runs on: should we die right after, the
+		 * front, which shares the slot, knows that the child exists.
+		 * Without CLONE_VM the child has its own copy of memory, as
+		 * after fork(), and this stack is only where it starts.
+		 */
+		static char stack[64 * 1024] __attribute__((aligned(16)));
+		struct clone_arg arg = { .spec = spec, .fds = fds };
+
+		pid = clone(clone_child, stack + sizeof(stack),
+			    CLONE_PARENT_SETTID | SIGCHLD, &arg, spec->pid_slot);
+	} else {
+		pid = fork();
+		if (pid == 0) {
+			close(fds[0]);
+			run_child(spec, fds[1]);
+		}
+	}
 	if (pid < 0) {
 		err = errno;
 		close(fds[0]);
@@ -177,14 +211,7 @@ child_start(const struct child_spec *spec, int *exec_errno)
 		errno = err;
 		return -1;
 	}
-	if (pid == 0) {
-		close(fds[0]);
-		run_child(spec, fds[1]);
-	}
 	close(fds[1]);
-	if (spec->pid_slot != NULL) {
-		*spec->pid_slot = pid;
-	}
 	/*
 	 * The write end closes at the exec (close-on-exec) or carries the
 	 * exec's errno: either comes at once, so this read does not stall

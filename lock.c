@@ -197,7 +197,7 @@ printable(char *buf, size_t len, const char *s, size_t slen)
 
 	for (i = 0; i < slen && j + 1 < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		buf[j++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		buf[j++] = (char)(c >= 0x20 && c < 0x7f ? c : '?');
 	}
 	buf[j] = '\0';
 }

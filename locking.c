@@ -155,9 +155,15 @@ static int
 take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t deadline)
 {
 	uint64_t t0 = tree_now();
-	int rc;
+	int rc, tries = 0;
 
 	for (;;) {
+		/* A path that names a new file each time is no lock at all. */
+		if (++tries > 100) {
+			log_error("lock file '%s' keeps being replaced", l->path);
+			rc = EXIT_FAILURE_SUPERVISE;
+			break;
+		}
 		if (lock_open(l) < 0) {
 			rc = EXIT_FAILURE_SUPERVISE;
 			break;

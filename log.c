@@ -31,7 +31,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char buf[1024];
 	int saved = errno;
-	int n;
+	int n, i;
 
 	if (!log_enabled(level)) {
 		return;
@@ -45,6 +45,16 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		n = (int)(sizeof(buf) - 13);
 	}
 	n += 11;
+	/*
+	 * A message quotes what the user gave (a duration, a path): a newline
+	 * or an escape sequence in it must not make a second line or reach
+	 * the terminal.
+	 */
+	for (i = 11; i < n; i++) {
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
+			buf[i] = '?';
+		}
+	}
 	buf[n++] = '\n';
 	/* One write, so lines of the two processes never interleave. */
 	while (write(STDERR_FILENO, buf, (size_t)n) < 0 && errno == EINTR) {

@@ -15,8 +15,6 @@
 #include "parse.h"
 #include "teardown.h"
 
-extern char **environ;
-
 static int
 make_pipe(struct teardown *td)
 {
@@ -245,7 +243,9 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	td->alive = true;
 	if (td->start_errno != 0) {
 		/* The exec failed and the child exits at once; reap it. */
-		waitpid(td->pid, &td->wstatus, 0);
+		while (waitpid(td->pid, &td->wstatus, 0) < 0 && errno == EINTR) {
+			continue;
+		}
 		td->alive = false;
 		teardown_pump(td);
 		close(td->out_fd);
@@ -380,7 +380,9 @@ teardown_step(struct teardown *td, uint64_t now)
 	}
 	/* Nothing of it is left; its zombie leader may still need reaping. */
 	if (td->alive) {
-		waitpid(td->pid, &td->wstatus, 0);
+		while (waitpid(td->pid, &td->wstatus, 0) < 0 && errno == EINTR) {
+			continue;
+		}
 		td->alive = false;
 	}
 	teardown_pump(td);

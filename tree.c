@@ -183,6 +183,7 @@ read_info(int dir, struct proc_info *pi)
 	buf[n] = '\0';
 	/* The command name may hold anything, ")" included: skip to the last. */
 	p = strrchr(buf, ')');
+	/* NOLINTNEXTLINE(cert-err34-c): the kernel writes these numbers. */
 	if (p == NULL || sscanf(p + 1, " %c %d %d", &pi->state, &pi->ppid,
 				 &pi->pgrp) != 3) {
 		return -1;
