@@ -27,6 +27,12 @@ CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 ALL_CFLAGS = $(STD) $(WARNFLAGS) $(CAP_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LIBS = $(CAP_LIBS)
 
+# make STATIC=1: one self-contained binary (glibc and libcap linked in),
+# which starts faster and can be copied into any container.
+ifeq ($(STATIC),1)
+LDFLAGS += -static
+endif
+
 # Every top-level .c but supervise.c (main) is a module.
 MODULES = $(filter-out supervise,$(patsubst %.c,%,$(wildcard *.c)))
 OBJS = $(MODULES:%=%.o)
