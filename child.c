@@ -1,5 +1,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -159,20 +160,6 @@ fail:
 	_exit(err < 0 ? EXIT_FAILURE_SUPERVISE : child_exec_status(err));
 }
 
-struct clone_arg {
-	const struct child_spec *spec;
-	const int *fds;
-};
-
-static int
-clone_child(void *p)
-{
-	const struct clone_arg *arg = p;
-
-	close(arg->fds[0]);
-	run_child(arg->spec, arg->fds[1]);
-}
-
 pid_t
 child_start(const struct child_spec *spec, int *exec_errno)
 {
@@ -189,20 +176,20 @@ child_start(const struct child_spec *spec, int *exec_errno)
 		 * The kernel stores the pid (CLONE_PARENT_SETTID) before
 		 * either process runs on: should we die right after, the
 		 * front, which shares the slot, knows that the child exists.
-		 * Without CLONE_VM the child has its own copy of memory, as
-		 * after fork(), and this stack is only where it starts.
+		 * Without a stack and CLONE_VM this is fork() itself, minus
+		 * glibc's bookkeeping, which the child (async-signal-safe
+		 * calls, then exec) does not need.  Of the arguments after
+		 * the slot, the order differs between architectures; both
+		 * are unused (0).
 		 */
-		static char stack[64 * 1024] __attribute__((aligned(16)));
-		struct clone_arg arg = { .spec = spec, .fds = fds };
-
-		pid = clone(clone_child, stack + sizeof(stack),
-			    CLONE_PARENT_SETTID | SIGCHLD, &arg, spec->pid_slot);
+		pid = (pid_t)syscall(SYS_clone, CLONE_PARENT_SETTID | SIGCHLD,
+				     NULL, spec->pid_slot, NULL, 0);
 	} else {
 		pid = fork();
-		if (pid == 0) {
-			close(fds[0]);
-			run_child(spec, fds[1]);
-		}
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		run_child(spec, fds[1]);
 	}
 	if (pid < 0) {
 		err = errno;

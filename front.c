@@ -58,7 +58,8 @@ orphans_gone(struct front *f, uint64_t now)
 	char cs[64];
 
 	r->state = RUN_DONE;
-	if (!f->sup_crashed || sh->cmd_state == CMD_NOT_STARTED) {
+	/* COMMAND's pid is in the slot as soon as it is forked. */
+	if (!f->sup_crashed || sh->cmd_pid == 0) {
 		return;
 	}
 	/* Its reason if it got as far as one; else a cut-short run: cancel. */
@@ -84,6 +85,11 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 
 	f->sup_alive = false;
 	f->sup_crashed = !WIFEXITED(ws);
+	if (f->sup_crashed && r->shared->cmd_pid != 0 &&
+	    r->shared->cmd_state == CMD_NOT_STARTED) {
+		/* Forked, and the supervisor died before it said so. */
+		r->shared->cmd_state = CMD_RUNNING;
+	}
 	if (f->sup_crashed && r->shared->cmd_state == CMD_RUNNING) {
 		/*
 		 * COMMAND dies with the supervisor (its death signal is

@@ -540,6 +540,7 @@ start_command(struct run *r)
 	spec.die_with_parent = true;
 	spec.caps = &r->caps;
 	spec.no_new_privs = r->opt.no_new_privs;
+	spec.pid_slot = &r->shared->cmd_pid;
 	warn_if_creds_change(r);
 
 	r->self = spec.parent;
@@ -572,7 +573,6 @@ start_command(struct run *r)
 		return -1;
 	}
 	r->cmd_alive = true;
-	r->shared->cmd_pid = pid;
 	r->shared->cmd_state = CMD_RUNNING;
 	r->state = RUN_RUNNING;
 	r->timeout_at = r->opt.timeout_ns == 0 ? UINT64_MAX :
