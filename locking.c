@@ -148,13 +148,14 @@ wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 
 /*
  * Takes one lock, waiting for it when it is held elsewhere, and checking
- * afterwards that the path still names the file locked.  Sets l->wait_ns
- * whatever the outcome.  Returns HELD, or the status to exit with.
+ * afterwards that the path still names the file locked.  Sets l->wait_ns,
+ * the time since t0, whatever the outcome.  Returns HELD, or the status
+ * to exit with.
  */
 static int
-take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t deadline)
+take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
+	  uint64_t deadline)
 {
-	uint64_t t0 = tree_now();
 	int rc, tries = 0;
 
 	for (;;) {
@@ -216,7 +217,7 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t deadline)
 int
 locking_acquire(struct run *r)
 {
-	uint64_t start = tree_now(), deadline;
+	uint64_t start, t0, deadline;
 	char dur[32];
 	size_t i;
 	int n, rc;
@@ -229,6 +230,12 @@ locking_acquire(struct run *r)
 		return EXIT_FAILURE_SUPERVISE;
 	}
 	r->nlocks = (size_t)n;
+	/*
+	 * --lock-wait bounds all the waits together, and each lock's wait
+	 * runs from the end of the one before, so that the waits add up to
+	 * the time spent taking locks.
+	 */
+	start = t0 = tree_now();
 	deadline = r->opt.lock_wait_ns == DURATION_FOREVER ||
 		start + r->opt.lock_wait_ns < start ? UINT64_MAX :
 		start + r->opt.lock_wait_ns;
@@ -237,11 +244,12 @@ locking_acquire(struct run *r)
 
 		/* The status record lists the locks taken and the one tried. */
 		r->nlocks_tried = i + 1;
-		rc = take_lock(r, l, start, deadline);
+		rc = take_lock(r, l, start, t0, deadline);
 		if (rc != HELD) {
 			return rc;
 		}
 		lock_write_holder(l, r->self, r->opt.command);
+		t0 += l->wait_ns;
 		log_debug("took lock %s after %s", l->path,
 			  fmt_duration(l->wait_ns, dur, sizeof(dur)));
 	}

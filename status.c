@@ -160,11 +160,14 @@ json_time(struct json_buf *b, const struct timespec *ts)
 	putf(b, "\"%s.%03ldZ\"", when, ts->tv_nsec / 1000000);
 }
 
+/* Seconds with millisecond precision, rounded to the nearest. */
 static void
 json_seconds(struct json_buf *b, uint64_t ns)
 {
-	putf(b, "%llu.%03llu", (unsigned long long)(ns / 1000000000),
-	     (unsigned long long)(ns % 1000000000 / 1000000));
+	uint64_t ms = ns / 1000000 + (ns % 1000000 >= 500000);
+
+	putf(b, "%llu.%03llu", (unsigned long long)(ms / 1000),
+	     (unsigned long long)(ms % 1000));
 }
 
 static void
