@@ -33,39 +33,6 @@ static int other = -1;		/* another open file description */
 static pid_t waiter = -1;
 static mode_t saved_umask;
 
-static int saved_stderr = -1;
-static int capture_fd = -1;
-
-static void
-capture_begin(void)
-{
-	capture_fd = memfd_create("stderr", MFD_CLOEXEC);
-	ck_assert_int_ge(capture_fd, 0);
-	saved_stderr = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved_stderr, 0);
-	ck_assert_int_eq(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
-}
-
-static const char *
-capture_end(void)
-{
-	static char text[4096];
-	ssize_t n = -1;
-
-	text[0] = '\0';
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	if (capture_fd >= 0) {
-		n = pread(capture_fd, text, sizeof(text) - 1, 0);
-		close(capture_fd);
-		capture_fd = -1;
-	}
-	text[n > 0 ? n : 0] = '\0';
-	return text;
-}
 
 /* Removes dir and everything in it (one level of subdirectories). */
 static void
@@ -119,7 +86,7 @@ setup(void)
 static void
 teardown(void)
 {
-	capture_end();
+	test_capture_end();
 	if (waiter > 0) {
 		kill(waiter, SIGKILL);
 		waitpid(waiter, NULL, 0);
@@ -261,9 +228,9 @@ START_TEST(test_lock_prepare_fails_for_a_missing_directory)
 		 "No such file or directory\n", bad);
 	paths[0] = good;
 	paths[1] = bad;
-	capture_begin();
+	test_capture_begin();
 	n = lock_prepare(paths, 2, &out);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(n, -1);
 	ck_assert_str_eq(err, want);
 	ck_assert_int_eq(access(bad, F_OK), -1);
@@ -313,11 +280,11 @@ START_TEST(test_lock_open_refuses_a_symbolic_link)
 	ck_assert_int_eq(symlink(target, path), 0);
 	snprintf(want, sizeof(want),
 		 "supervise: lock file '%s' is a symbolic link\n", path);
-	capture_begin();
+	test_capture_begin();
 	errno = 0;
 	r = lock_open(&one);
 	saved_errno = errno;
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_int_eq(saved_errno, ELOOP);
 	ck_assert_str_eq(err, want);
@@ -335,9 +302,9 @@ START_TEST(test_lock_open_refuses_a_symbolic_link_to_a_regular_file)
 	snprintf(target, sizeof(target), "%s/target", dir);
 	make_file(target, "");
 	ck_assert_int_eq(symlink(target, path), 0);
-	capture_begin();
+	test_capture_begin();
 	r = lock_open(&one);
-	capture_end();
+	test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_int_eq(one.fd, -1);
 }
@@ -352,9 +319,9 @@ START_TEST(test_lock_open_refuses_a_fifo_without_hanging)
 	ck_assert_int_eq(mkfifo(path, 0644), 0);
 	snprintf(want, sizeof(want),
 		 "supervise: lock file '%s' is not a regular file\n", path);
-	capture_begin();
+	test_capture_begin();
 	r = lock_open(&one);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_str_eq(err, want);
 	ck_assert_int_eq(one.fd, -1);
@@ -367,9 +334,9 @@ START_TEST(test_lock_open_refuses_a_device)
 	int r;
 
 	one.path = "/dev/null";
-	capture_begin();
+	test_capture_begin();
 	r = lock_open(&one);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_str_eq(err, "supervise: lock file '/dev/null' is not a "
 			 "regular file\n");
@@ -387,9 +354,9 @@ START_TEST(test_lock_open_refuses_a_directory)
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	snprintf(want, sizeof(want),
 		 "supervise: lock file '%s' is not a regular file\n", path);
-	capture_begin();
+	test_capture_begin();
 	r = lock_open(&one);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_int_eq(one.fd, -1);
 	ck_assert_str_eq(err, want);
@@ -406,9 +373,9 @@ START_TEST(test_lock_open_fails_for_a_missing_directory)
 	one.path = bad;
 	snprintf(want, sizeof(want), "supervise: cannot open lock file '%s': "
 		 "No such file or directory\n", bad);
-	capture_begin();
+	test_capture_begin();
 	r = lock_open(&one);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_str_eq(err, want);
 }

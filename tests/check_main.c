@@ -3,9 +3,11 @@
  * Check's default (CK_FORK from the environment, else fork), so that each
  * test runs in a process of its own and CK_FORK=no serves valgrind.
  */
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check_suites.h"
 
@@ -87,4 +89,38 @@ main(void)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int saved_stderr = -1;
+static int capture_fd = -1;
+
+void
+test_capture_begin(void)
+{
+	capture_fd = memfd_create("stderr", MFD_CLOEXEC);
+	ck_assert_int_ge(capture_fd, 0);
+	saved_stderr = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved_stderr, 0);
+	ck_assert_int_eq(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
+}
+
+const char *
+test_capture_end(void)
+{
+	static char text[4096];
+	ssize_t n = -1;
+
+	text[0] = '\0';
+	if (saved_stderr >= 0) {
+		dup2(saved_stderr, STDERR_FILENO);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+	if (capture_fd >= 0) {
+		n = pread(capture_fd, text, sizeof(text) - 1, 0);
+		close(capture_fd);
+		capture_fd = -1;
+	}
+	text[n > 0 ? n : 0] = '\0';
+	return text;
 }

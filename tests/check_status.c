@@ -35,39 +35,6 @@ static struct status_info info;
 static struct teardown td;
 static int saved_cwd = -1;
 
-static int saved_stderr = -1;
-static int capture_fd = -1;
-
-static void
-capture_begin(void)
-{
-	capture_fd = memfd_create("stderr", MFD_CLOEXEC);
-	ck_assert_int_ge(capture_fd, 0);
-	saved_stderr = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved_stderr, 0);
-	ck_assert_int_eq(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
-}
-
-static const char *
-capture_end(void)
-{
-	static char text[4096];
-	ssize_t n = -1;
-
-	text[0] = '\0';
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	if (capture_fd >= 0) {
-		n = pread(capture_fd, text, sizeof(text) - 1, 0);
-		close(capture_fd);
-		capture_fd = -1;
-	}
-	text[n > 0 ? n : 0] = '\0';
-	return text;
-}
 
 static char *const default_command[] = { "sh", "-c", "sleep 5", NULL };
 
@@ -102,7 +69,7 @@ teardown(void)
 	struct dirent *e;
 	DIR *d;
 
-	capture_end();
+	test_capture_end();
 	if (saved_cwd >= 0) {
 		if (fchdir(saved_cwd) < 0) {
 			perror("fchdir");
@@ -617,9 +584,9 @@ START_TEST(test_status_write_fails_for_a_missing_directory)
 		 "'%s': No such file or directory\n", bad);
 	status_prepare(&target, bad);
 	ck_assert_int_eq(target.dir_fd, -1);
-	capture_begin();
+	test_capture_begin();
 	r = status_write(&target, &info);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_str_eq(err, want);
 }

@@ -24,6 +24,13 @@ Suite *run_suite(void);
 bool test_forks(void);
 
 /*
+ * Sends our stderr to a memory file until test_capture_end(), which puts
+ * it back and returns what was written (a static buffer, up to 4 KiB).
+ */
+void test_capture_begin(void);
+const char *test_capture_end(void);
+
+/*
  * The signal state that sig_setup() and the tests change, saved so that a
  * fixture can put it back: under CK_FORK=no every test shares one process.
  */

@@ -40,40 +40,6 @@ static struct sig_state ss;
 static struct saved_signals saved;
 
 /* stderr, redirected into a memory file while a test reads what it says. */
-static int saved_stderr = -1;
-static int capture_fd = -1;
-
-static void
-capture_begin(void)
-{
-	capture_fd = memfd_create("stderr", MFD_CLOEXEC);
-	ck_assert_int_ge(capture_fd, 0);
-	saved_stderr = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved_stderr, 0);
-	ck_assert_int_eq(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
-}
-
-/* Puts stderr back; returns what was written to it (static buffer). */
-static const char *
-capture_end(void)
-{
-	static char text[8192];
-	ssize_t n = -1;
-
-	text[0] = '\0';
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-		saved_stderr = -1;
-	}
-	if (capture_fd >= 0) {
-		n = pread(capture_fd, text, sizeof(text) - 1, 0);
-		close(capture_fd);
-		capture_fd = -1;
-	}
-	text[n > 0 ? n : 0] = '\0';
-	return text;
-}
 
 static void
 close_fd(int *fd)
@@ -136,7 +102,7 @@ setup(void)
 static void
 teardown(void)
 {
-	capture_end();
+	test_capture_end();
 	if (td_prepared && td.alive && td.pid > 0) {
 		kill(-td.pid, SIGKILL);
 		kill(td.pid, SIGKILL);
@@ -398,9 +364,9 @@ START_TEST(test_teardown_prepare_without_a_command_still_checks_the_log)
 		 "supervise: cannot open teardown log '%s': "
 		 "No such file or directory\n", path);
 	opt.teardown_log = path;
-	capture_begin();
+	test_capture_begin();
 	r = teardown_prepare(&td, &opt);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_str_eq(err, want);
 }
@@ -471,10 +437,10 @@ START_TEST(test_teardown_prepare_fails_for_a_log_it_cannot_open)
 		 "No such file or directory\n", path);
 	opt.teardown = "true";
 	opt.teardown_log = path;
-	capture_begin();
+	test_capture_begin();
 	r = teardown_prepare(&td, &opt);
 	td_prepared = true;
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_str_eq(err, want);
 	ck_assert_int_eq(td.log_fd, -1);
@@ -492,10 +458,10 @@ START_TEST(test_teardown_prepare_fails_for_a_log_that_is_a_directory)
 		 dir);
 	opt.teardown = "true";
 	opt.teardown_log = dir;
-	capture_begin();
+	test_capture_begin();
 	r = teardown_prepare(&td, &opt);
 	td_prepared = true;
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_str_eq(err, want);
 }
@@ -535,7 +501,7 @@ START_TEST(test_teardown_runs_a_failing_command_and_logs_its_output)
 	}
 	opt.teardown_log = logpath;
 	prepare("echo hi; exit 3");
-	capture_begin();
+	test_capture_begin();
 	now = tree_now();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124,
 					"killed by SIGTERM", 4242, &ss, now),
@@ -547,7 +513,7 @@ START_TEST(test_teardown_runs_a_failing_command_and_logs_its_output)
 	/* Only the teardown's tree holds the writer now. */
 	ck_assert_int_eq(td.pipe_w, -1);
 	run_to_end(&td, 10 * SEC);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_int_eq(td.state, TD_DONE);
 	ck_assert(!td.alive);
 	ck_assert(!td.timed_out);
@@ -580,12 +546,12 @@ START_TEST(test_teardown_that_exits_0_has_not_failed)
 		return;
 	}
 	prepare("true");
-	capture_begin();
+	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "cancel", 143, "killed by SIGTERM",
 					getpid(), &ss, tree_now()),
 			 0);
 	run_to_end(&td, 10 * SEC);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert(WIFEXITED(td.wstatus));
 	ck_assert_int_eq(WEXITSTATUS(td.wstatus), 0);
 	ck_assert(!td.timed_out);
@@ -609,13 +575,13 @@ START_TEST(test_teardown_gets_the_supervise_environment)
 	ck_assert_int_eq(setenv("CHECK_TEARDOWN_MARK", "kept", 1), 0);
 	snprintf(command, sizeof(command), "env > '%s'", outpath);
 	prepare(command);
-	capture_begin();
+	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124,
 					"killed by SIGTERM", 4242, &ss,
 					tree_now()),
 			 0);
 	run_to_end(&td, 10 * SEC);
-	capture_end();
+	test_capture_end();
 	ck_assert(!teardown_failed(&td));
 	f = fopen(outpath, "r");
 	ck_assert_ptr_nonnull(f);
@@ -661,12 +627,12 @@ START_TEST(test_teardown_runs_in_the_directory_of_prepare_with_no_stdin)
 		 outpath);
 	prepare(command);
 	ck_assert_int_eq(chdir("/"), 0);
-	capture_begin();
+	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "cancel", 130, "killed by SIGINT",
 					getpid(), &ss, tree_now()),
 			 0);
 	run_to_end(&td, 10 * SEC);
-	capture_end();
+	test_capture_end();
 	ck_assert(!teardown_failed(&td));
 	snprintf(want, sizeof(want), "%s\neof\n", real);
 	ck_assert_str_eq(slurp(outpath), want);
@@ -685,7 +651,7 @@ START_TEST(test_teardown_timeout_stops_it_and_counts_as_failed)
 	opt.teardown_timeout_ns = 200 * MS;
 	opt.teardown_log = logpath;
 	prepare("sleep 10");
-	capture_begin();
+	test_capture_begin();
 	begin = tree_now();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124,
 					"killed by SIGTERM", getpid(), &ss,
@@ -694,7 +660,7 @@ START_TEST(test_teardown_timeout_stops_it_and_counts_as_failed)
 	ck_assert_uint_eq(teardown_deadline(&td), begin + 200 * MS);
 	pid = td.pid;
 	run_to_end(&td, 8 * SEC);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert_msg(tree_now() - begin < 5 * SEC,
 		      "took %llu ms", (unsigned long long)
 		      ((tree_now() - begin) / MS));
@@ -725,13 +691,13 @@ START_TEST(test_teardown_timeout_with_kill_after_0_uses_sigkill)
 	opt.teardown_timeout_ns = 100 * MS;
 	opt.kill_after_ns = 0;
 	prepare("trap '' TERM; sleep 10");
-	capture_begin();
+	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124,
 					"killed by SIGTERM", getpid(), &ss,
 					tree_now()),
 			 0);
 	run_to_end(&td, 8 * SEC);
-	err = capture_end();
+	err = test_capture_end();
 	ck_assert(td.timed_out);
 	ck_assert(WIFSIGNALED(td.wstatus));
 	ck_assert_int_eq(WTERMSIG(td.wstatus), SIGKILL);
@@ -747,12 +713,12 @@ START_TEST(test_teardown_leftovers_are_stopped_when_it_exits)
 		return;
 	}
 	prepare("sleep 10 & exit 0");
-	capture_begin();
+	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "exit", 1, "exited 1", getpid(),
 					&ss, tree_now()),
 			 0);
 	run_to_end(&td, 8 * SEC);
-	capture_end();
+	test_capture_end();
 	ck_assert(!teardown_failed(&td));
 	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 0);
 }
@@ -773,11 +739,11 @@ START_TEST(test_teardown_that_cannot_start_is_done_and_failed)
 	close(td.sh_fd);
 	td.sh_fd = open(path, O_PATH | O_CLOEXEC);
 	ck_assert_int_ge(td.sh_fd, 0);
-	capture_begin();
+	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124, "exited 0",
 					getpid(), &ss, tree_now()),
 			 -1);
-	err = capture_end();
+	err = test_capture_end();
 	unlink(path);
 	ck_assert_int_eq(td.state, TD_DONE);
 	ck_assert(!td.alive);
