@@ -21,7 +21,7 @@
 #define MAX_DEPTH 2048
 
 struct proc_info {
-	char state;
+	bool live;	/* not a zombie, nor a zombie's last moments */
 	pid_t ppid;
 	pid_t pgrp;
 };
@@ -32,7 +32,9 @@ struct sweep {
 	pid_t pgid;
 	const struct tree_skip *skip;
 	pid_t self;
+	int self_dir;		/* our /proc directory */
 	int found;
+	int zombies;		/* our children seen as zombies */
 	/*
 	 * With told: our children that were sent sig are added to it, and
 	 * with only_new, sig goes only to our children not in it (orphans
@@ -164,10 +166,24 @@ list_children(int dir, struct pid_vec *out)
 	return 0;
 }
 
+/* The Threads: count of the status file at dir, or 0. */
+static long
+thread_count(int dir)
+{
+	char *buf = read_file_at(dir, "status"), *p;
+	long n = 0;
+
+	if (buf != NULL && (p = strstr(buf, "\nThreads:")) != NULL) {
+		n = strtol(p + 9, NULL, 10);
+	}
+	free(buf);
+	return n;
+}
+
 static int
 read_info(int dir, struct proc_info *pi)
 {
-	char buf[512], *p;
+	char buf[512], *p, state;
 	ssize_t n;
 	int fd;
 
@@ -184,10 +200,16 @@ read_info(int dir, struct proc_info *pi)
 	/* The command name may hold anything, ")" included: skip to the last. */
 	p = strrchr(buf, ')');
 	/* NOLINTNEXTLINE(cert-err34-c): the kernel writes these numbers. */
-	if (p == NULL || sscanf(p + 1, " %c %d %d", &pi->state, &pi->ppid,
+	if (p == NULL || sscanf(p + 1, " %c %d %d", &state, &pi->ppid,
 				 &pi->pgrp) != 3) {
 		return -1;
 	}
+	/*
+	 * A process whose main thread has exited shows the state of that
+	 * thread, Z, while its other threads live on: it is alive, and must
+	 * be signalled like any other.
+	 */
+	pi->live = (state != 'Z' && state != 'X') || thread_count(dir) > 1;
 	return 0;
 }
 
@@ -224,10 +246,8 @@ proc_alive(int dir)
 {
 	struct proc_info pi;
 
-	return read_info(dir, &pi) == 0 && pi.state != 'Z';
+	return read_info(dir, &pi) == 0 && pi.live;
 }
-
-static void visit(struct sweep *sw, int dir, pid_t parent, int depth);
 
 static bool
 is_told(const struct sweep *sw, pid_t pid)
@@ -260,70 +280,170 @@ send(const struct sweep *sw, int dir, pid_t pid, int sig)
 	}
 }
 
-static void
-visit_child(struct sweep *sw, int parent_dir, pid_t parent, pid_t pid,
-	    int depth)
-{
-	struct proc_info pi;
-	char path[32];
+/* A live descendant, held by its /proc/PID directory. */
+struct pinned {
 	int dir;
+	pid_t pid;
+	struct proc_info pi;
+};
+
+static bool
+out_of_resources(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM;
+}
+
+/*
+ * Opens the /proc directory of pid, listed as a child of the process at
+ * parent_dir, into k.  Returns 1 if it is held, 0 if it is no live child
+ * of that process (anymore), -1 with errno set if it could not be opened.
+ * A process is held only if it is still the child of the process it was
+ * listed under, and that one still lives: otherwise the pid may be a new
+ * process's.  (A real descendant that was reparented to us meanwhile is
+ * found by the next sweep.)
+ */
+static int
+hold_child(struct sweep *sw, int parent_dir, pid_t parent, pid_t pid,
+	   struct pinned *k)
+{
+	char path[32];
 
 	if (parent == sw->self && is_skipped(sw->skip, pid)) {
-		return;
+		return 0;
 	}
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0) {
-		/* Gone; or out of descriptors, and then found next time. */
-		return;
+	k->dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (k->dir < 0) {
+		return out_of_resources(errno) ? -1 : 0;
 	}
-	if (read_info(dir, &pi) < 0 || pi.state == 'Z' || pi.ppid != parent ||
+	k->pid = pid;
+	errno = 0;
+	if (read_info(k->dir, &k->pi) < 0) {
+		int err = errno;
+
+		close(k->dir);
+		errno = err;
+		return out_of_resources(err) ? -1 : 0;
+	}
+	if (!k->pi.live || k->pi.ppid != parent ||
 	    (parent != sw->self && !proc_alive(parent_dir))) {
-		/*
-		 * Gone, a zombie, or no longer the child of the process it was
-		 * listed under (and so perhaps a new process on a reused pid).
-		 * A real descendant is reparented to us and found next time.
-		 */
-		goto out;
-	}
-	sw->found++;
-	/*
-	 * Children first: a process that is signalled first may die and
-	 * hand its children to us before we list them, and we would miss
-	 * them in this sweep.
-	 */
-	if (depth < MAX_DEPTH) {
-		visit(sw, dir, pid, depth + 1);
-	}
-	if (sw->sig == 0 ||
-	    (sw->only_new && (parent != sw->self || is_told(sw, pid)))) {
-		goto out;
-	}
-	/* Members of pgid get it from the caller's kill() of the group. */
-	if (!(sw->pgid != 0 && pi.pgrp == sw->pgid)) {
-		send(sw, dir, pid, sw->sig);
-		if (sw->cont) {
-			send(sw, dir, pid, SIGCONT);
+		if (!k->pi.live && k->pi.ppid == parent && parent == sw->self) {
+			sw->zombies++;
 		}
+		close(k->dir);
+		return 0;
 	}
-	if (sw->told != NULL && parent == sw->self && !is_told(sw, pid)) {
-		vec_push(sw->told, pid);
-	}
-out:
-	close(dir);
+	return 1;
 }
 
 static void
-visit(struct sweep *sw, int dir, pid_t parent, int depth)
+signal_one(struct sweep *sw, const struct pinned *k, pid_t parent)
 {
-	struct pid_vec kids = { 0 };
-	size_t i;
-
-	if (list_children(dir, &kids) == 0) {
-		for (i = 0; i < kids.n; i++) {
-			visit_child(sw, dir, parent, kids.v[i], depth);
+	if (sw->sig == 0 ||
+	    (sw->only_new && (parent != sw->self || is_told(sw, k->pid)))) {
+		return;
+	}
+	/* Members of pgid get it from the caller's kill() of the group. */
+	if (!(sw->pgid != 0 && k->pi.pgrp == sw->pgid)) {
+		send(sw, k->dir, k->pid, sw->sig);
+		if (sw->cont) {
+			send(sw, k->dir, k->pid, SIGCONT);
 		}
 	}
+	if (sw->told != NULL && parent == sw->self && !is_told(sw, k->pid)) {
+		vec_push(sw->told, k->pid);
+	}
+}
+
+static void visit(struct sweep *sw, const struct pinned *k, pid_t parent,
+		  int depth);
+
+/*
+ * Holds every child in kids of the process at dir.  Returns false, with
+ * nothing held, if descriptors or memory ran out before all were held.
+ */
+static bool
+hold_all(struct sweep *sw, int dir, pid_t pid, const struct pid_vec *kids,
+	 struct pinned **out, size_t *n)
+{
+	struct pinned *pv;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (kids->n == 0) {
+		return true;
+	}
+	pv = calloc(kids->n, sizeof(*pv));
+	if (pv == NULL) {
+		return false;
+	}
+	for (i = 0; i < kids->n; i++) {
+		r = hold_child(sw, dir, pid, kids->v[i], &pv[*n]);
+		if (r < 0) {
+			while (*n > 0) {
+				close(pv[--*n].dir);
+			}
+			free(pv);
+			return false;
+		}
+		*n += (size_t)r;
+	}
+	*out = pv;
+	return true;
+}
+
+/*
+ * Sweeps the process k (a child of parent) and everything below it, or,
+ * with k NULL, everything below us.
+ *
+ * Parents first: a process signalled after its child could see the child
+ * die of it and act on that before its own signal lands (a shell prints
+ * "Killed", or runs the next line of its script).  So a process's children
+ * are held by their /proc directory before it is signalled; if it dies and
+ * hands them to us, this sweep still reaches them.  Where descriptors run
+ * out (a process with thousands of children), that process goes after its
+ * children, which are then held one at a time: late rather than lost.
+ */
+static void
+visit(struct sweep *sw, const struct pinned *k, pid_t parent, int depth)
+{
+	struct pid_vec kids = { 0 };
+	struct pinned *held = NULL, one;
+	pid_t pid = k != NULL ? k->pid : sw->self;
+	int dir = k != NULL ? k->dir : sw->self_dir;
+	bool first = false;
+	size_t i, n = 0;
+
+	if (k != NULL) {
+		sw->found++;
+	}
+	if (depth < MAX_DEPTH && list_children(dir, &kids) < 0) {
+		kids.n = 0;
+	}
+	/* We are never signalled: our children need not be held at once. */
+	if (k != NULL) {
+		first = hold_all(sw, dir, pid, &kids, &held, &n);
+	}
+	if (first) {
+		signal_one(sw, k, parent);
+		for (i = 0; i < n; i++) {
+			visit(sw, &held[i], pid, depth + 1);
+			close(held[i].dir);
+		}
+	} else {
+		for (i = 0; i < kids.n; i++) {
+			if (hold_child(sw, dir, pid, kids.v[i], &one) > 0) {
+				visit(sw, &one, pid, depth + 1);
+				close(one.dir);
+			}
+		}
+		if (k != NULL) {
+			signal_one(sw, k, parent);
+		}
+	}
+	free(held);
 	free(kids.v);
 }
 
@@ -348,9 +468,9 @@ sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
 {
 	struct sweep sw = {
 		.sig = sig, .cont = cont, .skip = skip,
-		.found = 0, .told = told, .only_new = only_new,
+		.found = 0, .zombies = 0, .told = told, .only_new = only_new,
 	};
-	int dir;
+	int dir, seen = 0;
 
 	if (!has_children()) {
 		return 0;
@@ -362,7 +482,21 @@ sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
 	}
 	/* A pgid is ours; it means the same to /proc only if /proc is ours. */
 	sw.pgid = sw.self == getpid() ? pgid : 0;
-	visit(&sw, dir, sw.self, 0);
+	sw.self_dir = dir;
+	for (;;) {
+		visit(&sw, NULL, 0, 0);
+		/*
+		 * Nothing alive, but a child of ours was a zombie: it handed
+		 * its children to us before it became one, perhaps after we
+		 * had listed ours.  Once more, until no new zombie shows up;
+		 * nothing was signalled, so nothing is signalled twice.
+		 */
+		if (sw.found != 0 || sw.zombies <= seen) {
+			break;
+		}
+		seen = sw.zombies;
+		sw.zombies = 0;
+	}
 	close(dir);
 	return sw.found;
 }
@@ -403,12 +537,22 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 	 * first would let its members die before they are counted.)
 	 */
 	ts->told.n = 0;
-	n = sweep(sig, sig != SIGKILL, ts->group, ts->skip, &ts->told, false);
 	if (ts->group > 0 && proc_self() == getpid()) {
+		/*
+		 * The group first, as a whole: a member that forks meanwhile
+		 * takes its child along, and a member does not see a child
+		 * outside the group die before its own signal lands.  So the
+		 * tree is counted before (its members may be gone after),
+		 * and the sweep that follows signals the rest, parents first.
+		 */
+		n = sweep(0, false, 0, ts->skip, NULL, false);
 		kill(-ts->group, sig);
 		if (sig != SIGKILL) {
 			kill(-ts->group, SIGCONT);
 		}
+		sweep(sig, sig != SIGKILL, ts->group, ts->skip, &ts->told, false);
+	} else {
+		n = sweep(sig, sig != SIGKILL, 0, ts->skip, &ts->told, false);
 	}
 	ts->signalled = n;
 	ts->killed = at_once ? n : 0;

@@ -29,9 +29,11 @@ struct tree_skip {
  * zombie) descendant of the calling process, except the skipped children
  * and their subtrees, and except members of process group pgid when pgid
  * is not 0 (the caller signals that group itself).  sig 0 only counts.
- * Deeper descendants are signalled through a pidfd opened and then checked
- * to still be a child of the process it was listed under, so that a pid
- * reused after a grandchild was reaped elsewhere is never signalled.
+ * Parents are signalled before their children.  Each descendant is
+ * signalled through a pidfd opened, and checked to still be a child of
+ * the process it was listed under, before that process was signalled: a
+ * pid reused after a grandchild was reaped elsewhere is never signalled,
+ * and a child is reached even if its parent died of the signal.
  * Returns the number of live descendants found, or -1 on error.
  */
 int tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip);

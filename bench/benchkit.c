@@ -281,6 +281,20 @@ pinfo(pid_t pid, struct pinfo *pi)
 		   &pi->state, &pi->ppid, &pi->utime, &pi->stime) != 4) {
 		return -1;
 	}
+	/*
+	 * A process whose main thread exited shows that thread's state, Z,
+	 * while other threads live on: it counts as alive.
+	 */
+	if (pi->state == 'Z') {
+		char status[4096];
+
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+		if (read_small(path, status, sizeof(status)) > 0 &&
+		    (l = strstr(status, "\nThreads:")) != NULL &&
+		    strtol(l + 9, NULL, 10) > 1) {
+			pi->state = 'S';
+		}
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  * comes back to it and is reaped here.
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
@@ -66,6 +67,43 @@ static struct tree_stop stop;
  * every target that the signal ends is a zombie.
  */
 static bool kill_is_instant;
+
+/*
+ * While log_sends is set, kill() and pidfd_send_signal() note each signal
+ * in sends[], in the order sent: the target's pid (minus a group's id for
+ * a group), and the signal.
+ */
+#define MAX_SENDS 64
+static bool log_sends;
+static struct {
+	pid_t pid;
+	int sig;
+} sends[MAX_SENDS];
+static int nsends;
+
+static void
+log_send(pid_t pid, int sig)
+{
+	if (log_sends && nsends < MAX_SENDS) {
+		sends[nsends].pid = pid;
+		sends[nsends].sig = sig;
+		nsends++;
+	}
+}
+
+/* Where sig to pid first is in sends[], or -1. */
+static int
+sent_at(pid_t pid, int sig)
+{
+	int i;
+
+	for (i = 0; i < nsends; i++) {
+		if (sends[i].pid == pid && sends[i].sig == sig) {
+			return i;
+		}
+	}
+	return -1;
+}
 
 /* The signals whose default action ends the process. */
 static bool
@@ -288,6 +326,7 @@ kill(pid_t pid, int sig)
 	pid_t targets[MAX_WATCHED];
 	int r, n = 0;
 
+	log_send(pid, sig);
 	/* Looked at first: once sent, a signal may already be consumed. */
 	if (kill_is_instant) {
 		n = targets_of(pid, targets, views);
@@ -335,6 +374,9 @@ syscall(long number, ...)
 		errno = ENOSYS;
 		return -1;
 	}
+	if (log_sends && number == SYS_pidfd_send_signal) {
+		log_send(pid_of_fd((int)a[0]), (int)a[1]);
+	}
 	if (kill_is_instant && number == SYS_pidfd_send_signal &&
 	    (pid = pid_of_fd((int)a[0])) > 0) {
 		n = targets_of(pid, targets, views);
@@ -344,6 +386,46 @@ syscall(long number, ...)
 		await_ends(targets, views, n, (int)a[1]);
 	}
 	return r;
+}
+
+/*
+ * The moment between listing a process and looking at it, made
+ * deterministic: while open_hook is set, the first open() of the /proc
+ * directory of process open_hook_pid runs open_hook first.
+ */
+static void (*open_hook)(void);
+static pid_t open_hook_pid;
+
+/* The C library's open(), found before main(). */
+static int (*real_open)(const char *, int, ...);
+
+static void __attribute__((constructor))
+find_real_open(void)
+{
+	real_open = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+}
+
+int
+open(const char *path, int flags, ...)
+{
+	void (*hook)(void) = open_hook;
+	mode_t mode = 0;
+	va_list ap;
+	char want[32];
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if (hook != NULL) {
+		snprintf(want, sizeof(want), "/proc/%d", (int)open_hook_pid);
+		if (strcmp(path, want) == 0) {
+			open_hook = NULL;
+			hook();
+		}
+	}
+	return real_open(path, flags, mode);
 }
 
 static void
@@ -642,6 +724,9 @@ teardown(void)
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	kill_is_instant = false;
 	pidfd_signal_fails = false;
+	log_sends = false;
+	nsends = 0;
+	open_hook = NULL;
 	tree_stop_free(&stop);
 }
 
@@ -687,6 +772,77 @@ START_TEST(test_tree_signal_reaches_grandchildren)
 	reap_count(&r, 3, 3 * SEC);
 	ck_assert_killed_by(&r, pids, 3, SIGTERM);
 	ck_assert_int_eq(n, 3);
+}
+END_TEST
+
+/*
+ * Parents first: a process that saw its child die of the signal before
+ * its own came could act on it (a shell prints "Killed", or goes on with
+ * its script).  As signals take effect at once here, the parent is dead
+ * before the sweep goes on: its children are reached only because they
+ * were held before it was signalled.
+ */
+START_TEST(test_tree_signal_reaches_parents_before_their_children)
+{
+	struct reaped r = { 0 };
+	pid_t parent, pids[3];
+	int i;
+
+	parent = spawn(0, 2, 0);
+	wait_ready(3, pids);
+	log_sends = true;
+	ck_assert_int_eq(tree_signal(SIGKILL, false, 0, NULL), 3);
+	log_sends = false;
+	ck_assert_int_eq(nsends, 3);
+	ck_assert_msg(sends[0].pid == parent,
+		      "process %d was signalled before its parent %d",
+		      (int)sends[0].pid, (int)parent);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_ge(sent_at(pids[i], SIGKILL), 0);
+	}
+	reap_count(&r, 3, 3 * SEC);
+	ck_assert_killed_by(&r, pids, 3, SIGKILL);
+}
+END_TEST
+
+/* How many descriptors this process has open. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = -1;	/* the directory's own */
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		n += de->d_name[0] != '.';
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * With too few descriptors to hold all its children at once, a process is
+ * signalled after them, and they are held one at a time: none is missed.
+ */
+START_TEST(test_tree_signal_reaches_every_child_with_few_descriptors)
+{
+	struct reaped r = { 0 };
+	struct rlimit old, low;
+	pid_t pids[41];
+	int n;
+
+	spawn(0, 40, 0);
+	wait_ready(41, pids);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)open_fds() + 12;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	n = tree_signal(SIGKILL, false, 0, NULL);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(n, 41);
+	reap_count(&r, 41, 5 * SEC);
+	ck_assert_killed_by(&r, pids, 41, SIGKILL);
 }
 END_TEST
 
@@ -745,6 +901,100 @@ START_TEST(test_tree_signal_counts_but_leaves_the_given_group)
 	ck_assert_int_eq(WTERMSIG(await(a)), SIGKILL);
 	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 2);
 	ck_assert_int_eq(waitpid(g, NULL, WNOHANG), 0);
+}
+END_TEST
+
+/* A helper's answer to SIGUSR1: hand a new child over to us, and exit. */
+static void
+hand_over(int sig)
+{
+	if (fork() == 0) {
+		helper_setup(0);
+		helper_idle();
+	}
+	_exit(0);
+}
+
+static pid_t hand_over_pid;
+
+/* Run just before the sweep looks at the helper it has listed. */
+static void
+make_hand_over_now(void)
+{
+	uint64_t limit = tree_now() + 5 * SEC;
+
+	syscall(SYS_kill, hand_over_pid, SIGUSR1);
+	while (state_of(hand_over_pid) != 'Z') {
+		ck_assert_msg(tree_now() < limit, "the helper did not exit");
+		sleep_ns(1 * MS);
+	}
+}
+
+/*
+ * A child that exits after the sweep listed our children, and before the
+ * sweep looks at it, has handed its own children to us: a zombie seen
+ * means our children are listed again, or an orphan is missed and the run
+ * is thought to be over while it lives.
+ */
+START_TEST(test_tree_signal_finds_orphans_handed_over_while_listing)
+{
+	struct sigaction sa;
+	pid_t orphan;
+
+	hand_over_pid = fork();
+	ck_assert_int_ge(hand_over_pid, 0);
+	if (hand_over_pid == 0) {
+		helper_setup(0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = hand_over;
+		sigaction(SIGUSR1, &sa, NULL);
+		helper_idle();
+	}
+	wait_ready(1, NULL);
+	open_hook_pid = hand_over_pid;
+	open_hook = make_hand_over_now;
+	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 1);
+	ck_assert_ptr_null(open_hook);
+	wait_ready(1, &orphan);
+	ck_assert_int_eq(tree_signal(SIGKILL, false, 0, NULL), 1);
+	ck_assert_int_eq(WTERMSIG(await(orphan)), SIGKILL);
+}
+END_TEST
+
+/* A helper whose main thread exits while another thread lives on. */
+static void *
+idle_thread(void *arg)
+{
+	helper_idle();
+}
+
+/*
+ * /proc shows such a process in the state of its main thread, Z, but it
+ * lives, and must be counted and stopped like any other.
+ */
+START_TEST(test_tree_signal_reaches_a_process_whose_main_thread_exited)
+{
+	uint64_t limit = tree_now() + 5 * SEC;
+	pthread_t t;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		helper_setup(0);
+		if (pthread_create(&t, NULL, idle_thread, NULL) != 0) {
+			_exit(1);
+		}
+		pthread_exit(NULL);
+	}
+	wait_ready(1, NULL);
+	while (state_of(pid) != 'Z') {
+		ck_assert_msg(tree_now() < limit, "the main thread lives on");
+		sleep_ns(1 * MS);
+	}
+	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 1);
+	ck_assert_int_eq(tree_signal(SIGTERM, false, 0, NULL), 1);
+	ck_assert_int_eq(WTERMSIG(await(pid)), SIGTERM);
 }
 END_TEST
 
@@ -1090,6 +1340,37 @@ START_TEST(test_tree_stop_signals_the_group_as_a_whole)
 END_TEST
 
 /*
+ * A group member's child that left the group is signalled after the group:
+ * its parent must not see it die first.  The tree is counted before the
+ * group is signalled, as its members may be gone right after.
+ */
+START_TEST(test_tree_stop_signals_the_group_before_children_outside_it)
+{
+	struct reaped r = { 0 };
+	pid_t pids[2], kid;
+	int group_at, kid_at;
+
+	stop.sig = SIGTERM;
+	stop.grace_ns = 20 * SEC;
+	stop.group = spawn(H_OWN_GROUP, 1, H_SETSID);
+	wait_ready(2, pids);
+	kid = pids[0] == stop.group ? pids[1] : pids[0];
+	log_sends = true;
+	ck_assert_int_eq(tree_stop_begin(&stop, tree_now()), 2);
+	log_sends = false;
+	group_at = sent_at(-stop.group, SIGTERM);
+	kid_at = sent_at(kid, SIGTERM);
+	ck_assert_int_ge(group_at, 0);
+	ck_assert_msg(kid_at > group_at,
+		      "the child outside the group was signalled at %d, the "
+		      "group at %d", kid_at, group_at);
+	run_stop(&stop, &r);
+	ck_assert(!stop.escalated);
+	ck_assert_killed_by(&r, pids, 2, SIGTERM);
+}
+END_TEST
+
+/*
  * A process that answers the stop signal by exiting and leaving a child
  * behind hands us an orphan that was never sent the stop signal.  With
  * its parent gone nobody else will stop it, so it gets the stop signal in
@@ -1155,12 +1436,20 @@ tree_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_tree_signal_counts_live_descendants);
 	tcase_add_test(tc, test_tree_signal_reaches_grandchildren);
+	tcase_add_test(tc,
+	               test_tree_signal_reaches_parents_before_their_children);
+	tcase_add_test(
+	    tc, test_tree_signal_reaches_every_child_with_few_descriptors);
 	tcase_add_test(
 	    tc, test_tree_signal_kills_children_without_pidfd_send_signal);
 	tcase_add_test(
 	    tc, test_tree_signal_skips_listed_children_and_their_subtrees);
 	tcase_add_test(tc, test_tree_signal_counts_but_leaves_the_given_group);
 	tcase_add_test(tc, test_tree_signal_finds_children_of_other_threads);
+	tcase_add_test(
+	    tc, test_tree_signal_finds_orphans_handed_over_while_listing);
+	tcase_add_test(
+	    tc, test_tree_signal_reaches_a_process_whose_main_thread_exited);
 	tcase_add_test(tc, test_tree_skip_init_lists_the_current_children);
 	suite_add_tcase(s, tc);
 
@@ -1185,6 +1474,8 @@ tree_suite(void)
 	tcase_add_test(tc,
 	               test_tree_stop_deadline_keeps_to_the_grace_and_rechecks);
 	tcase_add_test(tc, test_tree_stop_signals_the_group_as_a_whole);
+	tcase_add_test(
+	    tc, test_tree_stop_signals_the_group_before_children_outside_it);
 	tcase_add_test(tc,
 	               test_tree_stop_signals_orphans_adopted_during_the_grace);
 	tcase_add_test(tc, test_tree_stop_leaves_skipped_children_alone);

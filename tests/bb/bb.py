@@ -71,13 +71,30 @@ def descendants(pid=None):
     return out
 
 
-def proc_state(pid):
+def _stat_state(path):
     try:
-        with open("/proc/%d/stat" % pid) as f:
+        with open(path) as f:
             data = f.read()
     except OSError:
         return None
     return data[data.rindex(")") + 2]
+
+
+def proc_state(pid):
+    """The state of process pid, or None when it is gone.  A process whose
+    main thread has exited shows that thread's state, Z, while its other
+    threads live on: its state is then that of a live thread."""
+    st = _stat_state("/proc/%d/stat" % pid)
+    if st == "Z":
+        try:
+            tasks = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            tasks = []
+        for t in tasks:
+            ts = _stat_state("/proc/%d/task/%s/stat" % (pid, t))
+            if ts not in (None, "Z", "X"):
+                return ts
+    return st
 
 
 def reap():

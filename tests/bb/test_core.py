@@ -20,13 +20,15 @@ import bb
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIGPROBE = os.path.join(bb.HELPERS, "sigprobe")
 ORPHANS = os.path.join(bb.HELPERS, "core_orphans")
+LONE = os.path.join(bb.HELPERS, "lone_thread")
 TREE = [sys.executable, os.path.join(HERE, "core_tree.py")]
 INHERIT = [sys.executable, os.path.join(HERE, "core_inherit.py")]
 TREE_NAMES = ("cmd", "bg", "sess", "daemon")
 
 # Build the C helpers once, at discovery (before the tests fork).
 subprocess.run(["make", "-s", "-C", bb.ROOT, "tests/helpers/sigprobe",
-                "tests/helpers/core_orphans"], check=False)
+                "tests/helpers/core_orphans", "tests/helpers/lone_thread"],
+               check=False)
 
 
 # ---------------------------------------------------------------- helpers
@@ -430,6 +432,43 @@ def test_leftovers_stopped_after_command_exits():
     assert r.err == msg("command exited; stopping 3 leftover processes with SIGTERM"), r
     pids = tree_pids(d)
     bb.assert_gone([pids["bg"], pids["sess"], pids["daemon"]])
+
+
+def main_thread_gone(pid):
+    """/proc shows pid in its main thread's state, Z, yet it lives."""
+    return (bb._stat_state("/proc/%d/stat" % pid) == "Z"
+            and bb.alive(pid))
+
+
+@core
+def test_process_whose_main_thread_exited_is_stopped_on_cancel():
+    """A process of the run (outside COMMAND's group) lives on in a thread
+    after its main thread exits; /proc shows it as a zombie, but it must be
+    stopped like any process."""
+    d = tmpdir()
+    f = os.path.join(d, "pid")
+    script = "setsid '%s' '%s' & exec sleep 1000" % (LONE, f)
+    p = start(["--", "sh", "-c", script])
+    pid = bb.wait_for(lambda: bb.pids_in(f), what="lone_thread's pid")[0]
+    bb.wait_for(lambda: main_thread_gone(pid), what="the main thread to exit")
+    os.kill(p.pid, signal.SIGTERM)
+    r = finish(p)
+    assert r.rc == 143, r
+    assert r.err == cancel_msg(signal.SIGTERM), r
+    bb.assert_gone([pid])
+
+
+@core
+def test_leftover_whose_main_thread_exited_is_stopped():
+    d = tmpdir()
+    f = os.path.join(d, "pid")
+    script = ("'%s' '%s' & until [ -s '%s' ] && grep -q '^State:.Z' /proc/$!/status; "
+              "do sleep 0.01; done; exit 3" % (LONE, f, f))
+    r = run(["--", "sh", "-c", script])
+    assert r.rc == 3, r
+    assert r.err == msg("command exited; stopping 1 leftover process with SIGTERM"), r
+    pid = bb.pids_in(f)[0]
+    bb.assert_gone([pid])
 
 
 @core
