@@ -52,6 +52,7 @@ def run_in_child(fn, wfd):
     try:
         os.setpgid(0, 0)
         bb.set_subreaper()
+        bb.reset_signals()
         fn()
         left = bb.leftovers(timeout=10)
         if left:

@@ -28,6 +28,28 @@ def set_subreaper():
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
+_SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}.get(os.uname().machine)
+
+
+def reset_signals():
+    """Starts a test from the default signal state, whatever started the
+    runner: a shell starts a background job with SIGINT and SIGQUIT ignored,
+    nohup ignores SIGHUP, GNU make 4.3 leaves the C library's signals 32
+    and 33 ignored.  supervise passes inherited dispositions on to COMMAND,
+    as it should, so they would change what the tests see.  Python's own
+    SIGPIPE and SIGXFSZ stay (subprocess resets them in what it starts)."""
+    keep = (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ)
+    for s in range(1, 32):
+        if s not in keep and signal.getsignal(s) == signal.SIG_IGN:
+            signal.signal(s, signal.SIG_DFL)
+    if _SYS_RT_SIGACTION is not None:
+        # glibc's sigaction() refuses these two: the raw system call.
+        for s in (32, 33):
+            _libc.syscall(_SYS_RT_SIGACTION, s, (ctypes.c_ulong * 4)(),
+                          None, 8)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def time_limit(seconds):
     """Decorator: a time limit other than the runner's default."""
     def wrap(fn):
