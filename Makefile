@@ -70,23 +70,13 @@ check: unit blackbox
 unit: tests/check_main
 	$(RESET_SIGS) tests/check_main
 
-# The tests start from the default signal state, whatever started make.
-# GNU make 4.3 starts commands with glibc 2.36's posix_spawn(), which leaves
-# the two signals glibc keeps for itself (32 and 33) ignored in what it
-# starts; supervise rightly passes inherited dispositions on to COMMAND, so
-# the tests of COMMAND's signal state would see them.  RESET_SIGS puts them
-# back to SIG_DFL with the raw system call (glibc's sigaction() refuses
-# them), and every other signal too (a shell starts a background job with
-# SIGINT and SIGQUIT ignored, nohup ignores SIGHUP, Python ignores SIGPIPE
-# and SIGXFSZ), empties the signal mask, and execs the rest of the command
-# line.
-RESET_SIGS = python3 -c 'import ctypes, os, signal, sys; \
-nr = {"x86_64": 13, "aarch64": 134}.get(os.uname().machine); \
-[ctypes.CDLL(None).syscall(nr, s, (ctypes.c_ulong * 4)(), None, 8) \
- for s in (32, 33) if nr]; \
-[signal.signal(s, signal.SIG_DFL) for s in signal.valid_signals() \
- if int(s) < 32 and s not in (signal.SIGKILL, signal.SIGSTOP)]; \
-signal.pthread_sigmask(signal.SIG_SETMASK, []); \
+# The tests start from the default signal state, whatever started make
+# (a shell starts a background job with SIGINT and SIGQUIT ignored, GNU
+# make 4.3 leaves the C library's signals 32 and 33 ignored, and so on):
+# RESET_SIGS resets every signal and the mask with tests/bb/bb.py's
+# reset_signals(), and execs the rest of the command line.
+RESET_SIGS = python3 -c 'import os, sys; sys.path.insert(0, "tests/bb"); \
+import bb; bb.reset_signals(keep_python=False); \
 os.execvp(sys.argv[1], sys.argv[1:])'
 
 blackbox: supervise $(HELPERS)

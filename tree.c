@@ -355,9 +355,6 @@ signal_one(struct sweep *sw, const struct pinned *k, pid_t parent)
 	}
 }
 
-static void visit(struct sweep *sw, const struct pinned *k, pid_t parent,
-		  int depth);
-
 /*
  * Holds every child in kids of the process at dir.  Returns false, with
  * nothing held, if descriptors or memory ran out before all were held.

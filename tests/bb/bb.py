@@ -31,14 +31,17 @@ def set_subreaper():
 _SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}.get(os.uname().machine)
 
 
-def reset_signals():
+def reset_signals(keep_python=True):
     """Starts a test from the default signal state, whatever started the
     runner: a shell starts a background job with SIGINT and SIGQUIT ignored,
     nohup ignores SIGHUP, GNU make 4.3 leaves the C library's signals 32
     and 33 ignored.  supervise passes inherited dispositions on to COMMAND,
-    as it should, so they would change what the tests see.  Python's own
-    SIGPIPE and SIGXFSZ stay (subprocess resets them in what it starts)."""
-    keep = (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ)
+    as it should, so they would change what the tests see.  With
+    keep_python, Python's own SIG_IGN of SIGPIPE and SIGXFSZ stays
+    (subprocess resets them in what it starts); without, before an exec."""
+    keep = (signal.SIGKILL, signal.SIGSTOP)
+    if keep_python:
+        keep += (signal.SIGPIPE, signal.SIGXFSZ)
     for s in range(1, 32):
         if s not in keep and signal.getsignal(s) == signal.SIG_IGN:
             signal.signal(s, signal.SIG_DFL)
