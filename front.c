@@ -4,67 +4,49 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "front.h"
 #include "log.h"
+#include "loop.h"
 #include "parse.h"
-#include "run.h"
 #include "teardown.h"
 
-/*
- * The front stays in the caller's process group, so that a runner's group
- * SIGTERM and a terminal's Ctrl-C reach it, while the supervisor, in a
- * session of its own, survives a group SIGKILL.  The front decides nothing
- * about the run: it relays what it hears and waits.  Only when the
- * supervisor dies does it act, on the orphans that were reparented to it:
- * it stops them, and runs or finishes the teardown.
- */
+/* Signals read in one turn of the loop, decided on in order. */
+#define QUEUE_MAX 32
+
 struct front {
 	struct run *r;
+	struct loop loop;
 	pid_t sup;
 	bool sup_alive;
 	bool sup_crashed;	/* it died of a signal */
 	bool parent_told;
 	int status;
+	struct signalfd_siginfo q[QUEUE_MAX];
+	size_t nq;
+	int td_fd;		/* the teardown's output, while registered */
+	size_t td_refusals;	/* of the teardown's stop, logged so far */
 };
 
-static void
-begin_stop(struct front *f, uint64_t now)
-{
-	struct run *r = f->r;
-	uint64_t kill_at = r->shared->kill_at;
-
-	r->stop.sig = r->opt.stop_signal;
-	/*
-	 * If the supervisor died while stopping the run, only what was left
-	 * of its grace: the bound on our lifetime holds.
-	 */
-	r->stop.grace_ns = kill_at == 0 ? r->opt.kill_after_ns :
-		kill_at > now ? kill_at - now : 0;
-	r->stop.group = 0;
-	r->stop.skip = &r->skip;
-	tree_stop_begin(&r->stop, now);
-	r->state = RUN_STOPPING;
-}
-
 /*
- * The orphans are gone.  If the supervisor crashed before it claimed the
- * teardown, and the run had started COMMAND, the teardown is ours.
+ * The run's processes are gone.  If the supervisor crashed before it
+ * claimed the teardown, and the run had started COMMAND, the teardown is
+ * ours.
  */
 static void
 orphans_gone(struct front *f, uint64_t now)
 {
 	struct run *r = f->r;
-	struct shared *sh = r->shared;
+	struct shared *sh = r->sh;
 	enum run_reason reason;
 	char cs[64];
 
 	r->state = RUN_DONE;
-	/* COMMAND's pid is in the slot as soon as it is forked. */
+	/* COMMAND's pid is in the page as soon as it is forked. */
 	if (!f->sup_crashed || sh->cmd_pid == 0) {
 		return;
 	}
 	/* Its reason if it got as far as one; else a cut-short run: cancel. */
-	reason = sh->reason != REASON_NONE ? (enum run_reason)sh->reason :
-		REASON_CANCEL;
+	reason = sh->reason != REASON_NONE ? sh->reason : REASON_CANCEL;
 	if (!teardown_is_due(&r->td, run_event(reason, sh->exit_status)) ||
 	    !teardown_claim(&sh->teardown_claim, TEARDOWN_BY_FRONT)) {
 		return;
@@ -76,70 +58,87 @@ orphans_gone(struct front *f, uint64_t now)
 	}
 }
 
+/* The supervisor crashed: take over a teardown it had started. */
+static bool
+adopt_teardown(struct front *f, const char *how, uint64_t now)
+{
+	struct run *r = f->r;
+	struct shared *sh = r->sh;
+
+	if (sh->teardown_claim == TEARDOWN_BY_SUPERVISOR && !sh->td.done &&
+	    sh->td.pid == 0) {
+		/* It claimed the teardown but died before it forked it. */
+		sh->teardown_claim = TEARDOWN_UNCLAIMED;
+	}
+	if (sh->teardown_claim != TEARDOWN_BY_SUPERVISOR || sh->td.done) {
+		return false;
+	}
+	/* The run's tree was gone before the teardown started. */
+	log_error("supervisor process %d died (%s) during the teardown; "
+		  "the teardown goes on", (int)f->sup, how);
+	teardown_adopt(&r->td, now);
+	r->state = RUN_TEARDOWN;
+	return true;
+}
+
 static void
 supervisor_ended(struct front *f, int ws, uint64_t now)
 {
 	struct run *r = f->r;
-	char name[32], stop[32];
+	struct shared *sh = r->sh;
+	char how[32], stop[32];
+	uint64_t grace;
 	int n;
 
 	f->sup_alive = false;
 	f->sup_crashed = !WIFEXITED(ws);
-	if (f->sup_crashed && r->shared->cmd_pid != 0 &&
-	    r->shared->cmd_state == CMD_NOT_STARTED) {
-		/* Forked, and the supervisor died before it said so. */
-		r->shared->cmd_state = CMD_RUNNING;
-	}
-	if (f->sup_crashed && r->shared->cmd_state == CMD_RUNNING) {
-		/*
-		 * COMMAND dies with the supervisor (its death signal is
-		 * SIGKILL) and is ours now.  Collect it first: its children
-		 * are handed to us as it dies, and then the sweep sees them.
-		 */
-		pid_t pid;
-		int cws;
-
-		do {
-			pid = waitpid(r->shared->cmd_pid, &cws, 0);
-		} while (pid < 0 && errno == EINTR);
-		if (pid == r->shared->cmd_pid) {
-			r->shared->cmd_wstatus = cws;
-			r->shared->cmd_state = CMD_ENDED;
-		}
-	}
 	f->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : EXIT_FAILURE_SUPERVISE;
-	sig_name(WIFSIGNALED(ws) ? WTERMSIG(ws) : 0, name, sizeof(name));
-	if (f->sup_crashed &&
-	    r->shared->teardown_claim == TEARDOWN_BY_SUPERVISOR &&
-	    !r->td.rec->done && r->td.rec->pid == 0) {
-		/* It claimed the teardown but died before it forked it. */
-		r->shared->teardown_claim = TEARDOWN_UNCLAIMED;
-	}
-	if (f->sup_crashed &&
-	    r->shared->teardown_claim == TEARDOWN_BY_SUPERVISOR &&
-	    !r->td.rec->done) {
-		/* The run's tree was gone before the teardown started. */
-		log_error("supervisor process %d died (%s) during the teardown; "
-			  "the teardown goes on", (int)f->sup, name);
-		teardown_adopt(&r->td, now);
-		r->state = RUN_TEARDOWN;
+	if (!f->sup_crashed) {
+		/*
+		 * It stopped its tree before it exited, or gave up on what
+		 * refused to stop (and said so): a sweep is only a backstop.
+		 */
+		if (sh->abandoned == 0 &&
+		    run_begin_stop(r, 0, r->opt.kill_after_ns, now) > 0) {
+			log_info("stopping %d leftover process%s with %s",
+				 r->stop.signalled,
+				 r->stop.signalled == 1 ? "" : "es",
+				 sig_name(r->opt.kill_after_ns == 0 ? SIGKILL :
+					  r->opt.stop_signal, stop,
+					  sizeof(stop)));
+		}
+		if (r->stop.phase != TREE_GRACE && r->stop.phase != TREE_KILL) {
+			r->state = RUN_DONE;
+		}
 		return;
 	}
-	sig_name(r->opt.kill_after_ns == 0 ? SIGKILL : r->opt.stop_signal,
-		 stop, sizeof(stop));
-	begin_stop(f, now);
-	n = r->stop.signalled;
-	if (f->sup_crashed && n == 0) {
+	sig_name(WTERMSIG(ws), how, sizeof(how));
+	if (sh->cmd_pid != 0 && sh->cmd_state == CMD_NOT_STARTED) {
+		/* Forked, and the supervisor died before it said so. */
+		sh->cmd_state = CMD_RUNNING;
+	}
+	if (adopt_teardown(f, how, now)) {
+		return;
+	}
+	/*
+	 * Every process of the run is ours now.  COMMAND was meant to die
+	 * with the supervisor, but an exec that changed credentials (sudo,
+	 * a set-user-ID program) cleared its parent-death signal, so it is
+	 * stopped like the rest, never waited for.  If the supervisor died
+	 * while stopping the run, only what was left of its grace: the bound
+	 * on our lifetime holds.
+	 */
+	grace = sh->kill_at == 0 ? r->opt.kill_after_ns :
+		sh->kill_at > now ? sh->kill_at - now : 0;
+	n = run_begin_stop(r, 0, grace, now);
+	sig_name(grace == 0 ? SIGKILL : r->opt.stop_signal, stop, sizeof(stop));
+	if (n == 0) {
 		log_error("supervisor process %d died (%s); no orphaned process "
-			  "is left", (int)f->sup, name);
-	} else if (f->sup_crashed) {
+			  "is left", (int)f->sup, how);
+	} else {
 		log_error("supervisor process %d died (%s); stopping %d orphaned "
-			  "process%s with %s", (int)f->sup, name, n,
+			  "process%s with %s", (int)f->sup, how, n,
 			  n == 1 ? "" : "es", stop);
-	} else if (n > 0) {
-		/* It stops its tree before it exits; this is only a backstop. */
-		log_info("stopping %d leftover process%s with %s", n,
-			 n == 1 ? "" : "es", stop);
 	}
 	if (r->stop.phase == TREE_DONE) {
 		orphans_gone(f, now);
@@ -149,12 +148,18 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 static void
 reap(struct front *f, uint64_t now)
 {
+	struct shared *sh = f->r->sh;
 	pid_t pid;
 	int ws;
 
 	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
 		if (pid == f->sup && f->sup_alive) {
 			supervisor_ended(f, ws, now);
+		} else if (!f->sup_alive && pid == sh->cmd_pid &&
+			   sh->cmd_state == CMD_RUNNING) {
+			/* COMMAND, handed to us by the supervisor's death. */
+			sh->cmd_wstatus = ws;
+			sh->cmd_state = CMD_ENDED;
 		} else {
 			/* The teardown, an orphan, or a child of our caller's. */
 			teardown_reaped(&f->r->td, pid, ws);
@@ -195,26 +200,27 @@ on_parent_death(struct front *f)
 	}
 }
 
+/* Decides on one signal read from the signalfd. */
 static void
 on_signal(struct front *f, const struct signalfd_siginfo *si, uint64_t now)
 {
 	struct run *r = f->r;
 	int sig = (int)si->ssi_signo;
-	bool cancel = sig == SIGTERM || sig == SIGINT || sig == SIGHUP ||
-		sig == SIGQUIT;
+	enum sig_kind kind = sig_classify(sig);
 	char name[32];
 
-	if (sig == SIGCHLD) {
+	if (kind == SIGK_CHILD) {
 		reap(f, now);
-	} else if (sig == SIG_PARENT_DEATH) {
+	} else if (kind == SIGK_PARENT_DEATH) {
 		on_parent_death(f);
-	} else if (sig == SIG_FRONT_DEATH) {
+	} else if (kind == SIGK_FRONT_DEATH) {
 		return;
 	} else if (f->sup_alive) {
 		relay(f, sig, (pid_t)si->ssi_pid);
-	} else if (r->state == RUN_STOPPING && cancel) {
+	} else if (r->state == RUN_STOPPING && kind == SIGK_CANCEL) {
 		tree_stop_hurry(&r->stop, now);
-	} else if (r->state == RUN_TEARDOWN && (cancel || sig == SIGALRM)) {
+	} else if (r->state == RUN_TEARDOWN &&
+		   (kind == SIGK_CANCEL || kind == SIGK_TIMEOUT)) {
 		log_info("%s during the teardown; ignored",
 			 sig_name(sig, name, sizeof(name)));
 	}
@@ -228,10 +234,80 @@ on_time(struct front *f, uint64_t now, bool reaped)
 	if (r->state == RUN_STOPPING && run_stop_step(r, now, reaped)) {
 		orphans_gone(f, now);
 	} else if (r->state == RUN_TEARDOWN &&
-		   (reaped || now >= teardown_deadline(&r->td)) &&
-		   teardown_step(&r->td, now)) {
-		r->state = RUN_DONE;
+		   (reaped || now >= teardown_deadline(&r->td))) {
+		bool over = teardown_step(&r->td, now);
+
+		run_report_refusals(r, &r->td.stop, &f->td_refusals);
+		if (over) {
+			r->state = RUN_DONE;
+		}
 	}
+}
+
+/* Callbacks: they only record (signals) or copy output. */
+static void
+on_signalfd(void *ctx, int fd, short revents)
+{
+	struct front *f = ctx;
+
+	while (f->nq < QUEUE_MAX && sig_read(&f->r->sig, &f->q[f->nq]) > 0) {
+		f->nq++;
+	}
+}
+
+static void
+on_teardown_output(void *ctx, int fd, short revents)
+{
+	struct front *f = ctx;
+
+	teardown_pump(&f->r->td);
+}
+
+static void
+watch_teardown_output(struct front *f)
+{
+	int fd = f->r->td.out_fd;
+
+	if (f->td_fd >= 0 && f->td_fd != fd) {
+		loop_remove(&f->loop, f->td_fd);
+		f->td_fd = -1;
+	}
+	if (fd >= 0 && f->td_fd < 0 && f->r->state == RUN_TEARDOWN) {
+		loop_add(&f->loop, fd, POLLIN, on_teardown_output, f);
+		f->td_fd = fd;
+	}
+}
+
+static void
+decide(struct front *f, uint64_t now)
+{
+	bool reaped = false;
+	size_t i;
+
+	for (i = 0; i < f->nq; i++) {
+		reaped |= f->q[i].ssi_signo == SIGCHLD;
+		on_signal(f, &f->q[i], now);
+	}
+	f->nq = 0;
+	on_time(f, now, reaped);
+	watch_teardown_output(f);
+}
+
+/*
+ * The supervisor writes the status record; if it died first, what it
+ * shared and what we did since make the record.
+ */
+static void
+write_status_if_lost(struct front *f)
+{
+	struct shared *sh = f->r->sh;
+
+	if (sh->status_written) {
+		return;
+	}
+	sh->reason = REASON_ERROR;
+	sh->exit_status = f->status;
+	run_write_status(f->r);
 }
 
 int
@@ -239,51 +315,30 @@ front_run(struct run *r, pid_t supervisor)
 {
 	struct front f = {
 		.r = r, .sup = supervisor, .sup_alive = true,
-		.status = EXIT_FAILURE_SUPERVISE,
+		.status = EXIT_FAILURE_SUPERVISE, .td_fd = -1,
 	};
-	struct signalfd_siginfo si;
-	bool reaped;
-	uint64_t now;
-	int rc;
 
 	r->state = RUN_RUNNING;
-	r->timeout_at = UINT64_MAX;	/* the supervisor keeps the time */
+	r->timeout_at = LOOP_NEVER;	/* the supervisor keeps the time */
 	teardown_keep_reader(&r->td);
+	loop_init(&f.loop);
+	loop_add(&f.loop, r->sig.fd, POLLIN, on_signalfd, &f);
 	/*
-	 * The supervisor owns the run; once it is gone, any orphan it left
-	 * is ours: never leave while one lives.  Only the teardown's output
-	 * pipe is read here, and only once the teardown is ours.
+	 * The supervisor owns the run; once it is gone, any process of the
+	 * run is ours: never leave while one lives.  A poll error is
+	 * reported once by the loop; the deadlines still come, and the
+	 * supervisor's end is also seen by the sweep finding no child.
 	 */
 	while (r->state != RUN_DONE) {
-		rc = sig_wait_fd(&r->sig, r->state == RUN_TEARDOWN ?
-				 r->td.out_fd : -1, run_next_deadline(r));
-		now = tree_now();
-		reaped = false;
-		if (rc > 0 && (rc & SIG_WAIT_FD)) {
-			teardown_pump(&r->td);
+		if (loop_turn(&f.loop, run_next_deadline(r)) < 0) {
+			/* Blind to signals: look for ended children anyway. */
+			reap(&f, loop_now());
 		}
-		while (rc > 0 && (rc & SIG_WAIT_SIGNAL) &&
-		       (rc = sig_read(&r->sig, &si)) > 0) {
-			reaped |= si.ssi_signo == SIGCHLD;
-			on_signal(&f, &si, now);
-		}
-		if (rc < 0) {
-			log_error("cannot wait for events: %s", strerror(errno));
-			usleep(10000);
-		}
-		on_time(&f, now, reaped);
+		decide(&f, loop_now());
 	}
-	/*
-	 * The supervisor writes the status record; if it died first, what
-	 * it shared and what we did since make the record.
-	 */
-	if (!r->shared->status_written) {
-		r->reason = REASON_ERROR;
-		r->exit_status = f.status;
-		r->cmd_pid = r->shared->cmd_pid;
-		r->cmd_alive = r->shared->cmd_state != CMD_ENDED;
-		r->cmd_wstatus = r->shared->cmd_wstatus;
-		run_write_status(r);
+	if (f.sup_crashed && r->sh->abandoned > 0) {
+		f.status = EXIT_UNSTOPPABLE;
 	}
+	write_status_if_lost(&f);
 	return f.status;
 }

@@ -6,17 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SUPERVISE_VERSION "0.1.0"
-
-/* Exit statuses of supervise's own (see EXIT STATUS in supervise.1). */
-enum {
-	EXIT_TEMPFAIL = 75,		/* gave up waiting for a lock */
-	EXIT_TEARDOWN_FAILED = 123,	/* the run succeeded, its teardown not */
-	EXIT_TIMEDOUT = 124,
-	EXIT_FAILURE_SUPERVISE = 125,
-	EXIT_CANNOT_INVOKE = 126,
-	EXIT_ENOENT = 127,
-};
+#include "supervise.h"
 
 /* More locks than this for one run is surely a mistake. */
 #define OPTS_MAX_LOCKS 64

@@ -1,9 +1,13 @@
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "parse.h"
 #include "run.h"
 
@@ -90,35 +94,100 @@ status_reason(enum run_reason reason)
 	return "error";
 }
 
+int
+run_init(struct run *r)
+{
+	r->self = getpid();
+	r->timeout_at = LOOP_NEVER;
+	r->sh = mmap(NULL, sizeof(*r->sh), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (r->sh == MAP_FAILED) {
+		r->sh = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+bool
+run_cmd_alive(const struct run *r)
+{
+	return r->sh->cmd_state == CMD_RUNNING;
+}
+
+bool
+run_set_reason(struct run *r, enum run_reason reason, int sig)
+{
+	if (r->sh->reason != REASON_NONE) {
+		return false;
+	}
+	r->sh->reason = reason;
+	r->sh->cancel_sig = sig;
+	return true;
+}
+
+int
+run_begin_stop(struct run *r, pid_t group, uint64_t grace_ns, uint64_t now)
+{
+	r->stop.sig = r->opt.stop_signal;
+	r->stop.grace_ns = grace_ns;
+	r->stop.group = group;
+	r->stop.skip = &r->skip;
+	tree_stop_begin(&r->stop, now);
+	r->sh->kill_at = r->stop.phase == TREE_GRACE ? r->stop.grace_end : now;
+	r->state = RUN_STOPPING;
+	run_report_refusals(r, &r->stop, &r->refusals_reported);
+	return r->stop.signalled;
+}
+
+void
+run_report_refusals(struct run *r, struct tree_stop *ts, size_t *reported)
+{
+	const struct tree_refusal *t;
+
+	for (; *reported < ts->refusals.n; (*reported)++) {
+		t = &ts->refusals.v[*reported];
+		log_error("cannot stop process %d (%s): %s; giving up on it "
+			  "when the grace is over", (int)t->pid, t->name,
+			  strerror(t->err));
+	}
+	if (ts->phase == TREE_DONE && ts->abandoned > r->sh->abandoned) {
+		r->sh->abandoned = ts->abandoned;
+		log_error("gave up on %d process%s that could not be stopped",
+			  ts->abandoned, ts->abandoned == 1 ? "" : "es");
+	}
+}
+
 void
 run_write_status(struct run *r)
 {
-	bool started = r->cmd_pid > 0 && r->reason != REASON_EXEC_FAILED;
+	struct shared *sh = r->sh;
+	bool started = sh->cmd_pid > 0 && sh->reason != REASON_EXEC_FAILED;
 	struct status_info si = {
 		.command = r->opt.command,
 		.pid = r->front != 0 ? r->front : r->self,
-		.command_pid = started ? r->cmd_pid : 0,
+		.command_pid = started ? sh->cmd_pid : 0,
 		.started = r->started_rt,
 		.started_mono = r->started,
-		.reason = status_reason(r->reason),
-		.signal = r->reason == REASON_CANCEL ? r->cancel_sig : 0,
-		.exit_status = r->exit_status,
-		.command_ended = started && !r->cmd_alive,
-		.command_wstatus = r->cmd_wstatus,
-		.stopped = r->stop.signalled > 0 || r->stop.escalated,
+		.reason = status_reason(sh->reason),
+		.signal = sh->reason == REASON_CANCEL ? sh->cancel_sig : 0,
+		.exit_status = sh->exit_status,
+		.command_ended = started && sh->cmd_state == CMD_ENDED,
+		.command_wstatus = sh->cmd_wstatus,
+		.stopped = r->stop.signalled > 0 || r->stop.escalated ||
+			sh->abandoned > 0,
 		.stop_signal = r->opt.kill_after_ns == 0 ? SIGKILL :
 			r->opt.stop_signal,
 		.escalated = r->stop.escalated,
 		.signalled = r->stop.signalled,
-		.leftovers = r->reason == REASON_EXIT ? r->stop.signalled : 0,
+		.leftovers = sh->reason == REASON_EXIT ? r->stop.signalled : 0,
+		.unstoppable = sh->abandoned,
+		.dropped = log_dropped(),
 		.td = &r->td,
 		.locks = r->locks,
 		.nlocks = r->nlocks_tried,
 	};
 
-	if (r->shared != NULL) {
-		r->shared->status_written = 1;
-	}
+	sh->status_written = true;
 	status_write(&r->status, &si);
 }
 
@@ -148,7 +217,7 @@ run_next_deadline(const struct run *r)
 	case RUN_DONE:
 		break;
 	}
-	return UINT64_MAX;
+	return LOOP_NEVER;
 }
 
 bool
@@ -167,5 +236,6 @@ run_stop_step(struct run *r, uint64_t now, bool reaped)
 			 fmt_duration(r->stop.grace_ns, dur, sizeof(dur)),
 			 r->stop.killed, r->stop.killed == 1 ? "" : "es");
 	}
+	run_report_refusals(r, &r->stop, &r->refusals_reported);
 	return done;
 }

@@ -6,12 +6,19 @@
 #include <sys/types.h>
 
 #include "caps.h"
-#include "lock.h"
+#include "loop.h"
+#include "lockfile.h"
 #include "options.h"
 #include "signals.h"
 #include "status.h"
 #include "teardown.h"
 #include "tree.h"
+
+/*
+ * The state of one run, common to its roles: main() sets it up, the lock
+ * wait takes the locks, then the front and the supervisor each run their
+ * loop on it (supervisor.h, front.h).
+ */
 
 /* Where the loop of the process that owns the run is. */
 enum run_state {
@@ -33,53 +40,54 @@ enum run_reason {
 	REASON_LOCK_TIMEOUT,	/* gave up waiting for a lock */
 };
 
-/*
- * One anonymous shared page, mapped before the supervisor is forked: what
- * the front needs to know if the supervisor dies, and the word on which
- * the two agree that the teardown runs once.  The supervisor writes it;
- * the front reads it only after it has reaped the supervisor.
- */
-struct shared {
-	int teardown_claim;	/* TEARDOWN_* */
-	int reason;		/* enum run_reason, once the run has ended */
-	int cancel_sig;
-	int exit_status;	/* the run's status, once it has ended */
-	int cmd_state;		/* CMD_* */
-	int cmd_wstatus;	/* once CMD_ENDED */
-	pid_t cmd_pid;		/* once started */
-	uint64_t kill_at;	/* while stopping: when SIGKILL is due */
-	int status_written;	/* the supervisor wrote --status-file */
-	struct teardown_record td;
-};
-
-enum {
+enum cmd_state {
 	CMD_NOT_STARTED,
 	CMD_RUNNING,
 	CMD_ENDED,
+};
+
+/*
+ * One anonymous shared page, mapped at start: the single place for what
+ * both processes must know about the run (what ended it, COMMAND, the
+ * teardown's progress), so that the front can finish the run if the
+ * supervisor dies, and the word on which the two agree that the teardown
+ * runs once.  Nothing else keeps a copy of these fields.  While both
+ * live, only the supervisor writes (the front reads after reaping it);
+ * in a one-process run (--foreground) the page is that process's own.
+ */
+struct shared {
+	int teardown_claim;		/* TEARDOWN_* */
+	enum run_reason reason;		/* once the run has ended */
+	int cancel_sig;			/* the signal that cancelled it, or 0 */
+	int exit_status;		/* the run's status, once settled */
+	enum cmd_state cmd_state;
+	int cmd_wstatus;		/* once CMD_ENDED */
+	pid_t cmd_pid;			/* once forked (before it runs) */
+	uint64_t kill_at;		/* while stopping: when SIGKILL is due */
+	bool status_written;		/* --status-file was written */
+	int abandoned;			/* processes that could not be stopped */
+	uint64_t dropped;		/* bytes of our output dropped */
+	struct teardown_record td;
 };
 
 /* The whole state of one run, in the process that owns it. */
 struct run {
 	struct options opt;
 	struct sig_state sig;
+	struct shared *sh;
 	struct tree_skip skip;	/* children inherited at start */
-	pid_t self;
+	pid_t self;		/* our pid (the front's, before the fork) */
 	pid_t front;		/* in the supervisor: the front; else 0 */
 	pid_t parent;		/* the watched parent, or 0 */
 	enum run_state state;
-	enum run_reason reason;
-	int cancel_sig;		/* the signal that cancelled the run, or 0 */
-	pid_t cancel_from;	/* who sent it, where known */
+	pid_t cancel_from;	/* who sent the cancel, where known */
 	bool cancel_relayed;	/* it came through the front */
-	pid_t cmd_pid;		/* COMMAND, once started */
-	bool cmd_alive;		/* started and not yet reaped */
-	int cmd_wstatus;	/* valid once reaped */
 	int exec_errno;
 	uint64_t cmd_started;	/* monotonic ns */
-	uint64_t timeout_at;	/* monotonic ns, UINT64_MAX for none */
+	uint64_t timeout_at;	/* monotonic ns, LOOP_NEVER for none */
 	struct tree_stop stop;
+	size_t refusals_reported;	/* of stop's, logged so far */
 	struct teardown td;
-	struct shared *shared;
 	struct lock *locks;	/* in the order taken */
 	size_t nlocks;
 	size_t nlocks_tried;	/* taken, or the last one being waited for */
@@ -87,28 +95,57 @@ struct run {
 	struct caps_keep caps;
 	struct timespec started_rt;	/* CLOCK_REALTIME at start */
 	uint64_t started;		/* monotonic ns at start */
-	int exit_status;
 };
+
+/*
+ * Maps the shared page and fills what is known before options are read,
+ * in a zeroed struct whose signals may already be set up.  Returns 0, or
+ * -1 with errno set.
+ */
+int run_init(struct run *r);
+
+/* Whether COMMAND was started and is not yet reaped. */
+bool run_cmd_alive(const struct run *r);
+
+/*
+ * The run is over for reason (the first one counts; later calls change
+ * nothing but return false).  Returns true when this call decided it.
+ */
+bool run_set_reason(struct run *r, enum run_reason reason, int sig);
+
+/*
+ * Starts stopping the run's tree (stop signal, grace, SIGKILL), sparing
+ * the children inherited at start; group, if not 0, is signalled as a
+ * whole first.  grace_ns is the grace before SIGKILL.  Returns the number
+ * of processes signalled.
+ */
+int run_begin_stop(struct run *r, pid_t group, uint64_t grace_ns,
+		   uint64_t now);
+
+/*
+ * While stopping, after a reap or at a deadline: advances the stop
+ * sequence, reports an escalation to SIGKILL and processes that refuse
+ * our signals.  Returns true when nothing of the tree is left that can
+ * be stopped.
+ */
+bool run_stop_step(struct run *r, uint64_t now, bool reaped);
+
+/* Logs, once each, the processes a stop found it may not signal. */
+void run_report_refusals(struct run *r, struct tree_stop *ts,
+			 size_t *reported);
+
+/*
+ * The next deadline of the state the run is in: the timeout while
+ * running, the stop sequence's while stopping, the teardown's; or
+ * LOOP_NEVER.
+ */
+uint64_t run_next_deadline(const struct run *r);
 
 /*
  * Writes --status-file, if given, from the run's state; called by the
  * process that ends last knowing the most (see status_written).
  */
 void run_write_status(struct run *r);
-
-/*
- * The next deadline of the state the run is in: the timeout while
- * running, the stop sequence's while stopping, the teardown's; or
- * UINT64_MAX.
- */
-uint64_t run_next_deadline(const struct run *r);
-
-/*
- * While stopping, after a reap or at a deadline: advances the stop
- * sequence and reports an escalation to SIGKILL.  Returns true when
- * nothing of the tree is left.
- */
-bool run_stop_step(struct run *r, uint64_t now, bool reaped);
 
 /* Frees what the run allocated (before exit, for leak checkers). */
 void run_free(struct run *r);
@@ -122,12 +159,5 @@ const char *run_reason_name(enum run_reason reason);
 /* SUPERVISE_COMMAND_STATUS: "exited N", "killed by SIGNAME", "not started". */
 const char *run_command_status(int cmd_state, int wstatus, char *buf,
 			       size_t len);
-
-/*
- * The front: waits for the supervisor, forwards the signals it acts on,
- * reports the death of its own parent, and stops the orphaned tree if the
- * supervisor dies.  Returns the status to exit with.  Never exits itself.
- */
-int front_run(struct run *r, pid_t supervisor);
 
 #endif

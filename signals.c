@@ -1,13 +1,10 @@
 #include <sys/signalfd.h>
 #include <errno.h>
-#include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "signals.h"
-#include "tree.h"
 
 /* Signals that cancel, time out or are forwarded: kept ignored if so. */
 static const int optional_signals[] = {
@@ -127,44 +124,46 @@ sig_read(const struct sig_state *ss, struct signalfd_siginfo *si)
 	return -1;
 }
 
-int
-sig_wait(const struct sig_state *ss, uint64_t deadline)
+enum sig_kind
+sig_classify(int sig)
 {
-	int r = sig_wait_fd(ss, -1, deadline);
-
-	return r > 0 ? 1 : r;
+	/* The real-time pair first: they are not constants. */
+	if (sig == SIG_PARENT_DEATH) {
+		return SIGK_PARENT_DEATH;
+	}
+	if (sig == SIG_FRONT_DEATH) {
+		return SIGK_FRONT_DEATH;
+	}
+	switch (sig) {
+	case SIGCHLD:
+		return SIGK_CHILD;
+	case SIGTERM:
+	case SIGINT:
+	case SIGHUP:
+	case SIGQUIT:
+		return SIGK_CANCEL;
+	case SIGALRM:
+		return SIGK_TIMEOUT;
+	case SIGUSR1:
+	case SIGUSR2:
+	case SIGWINCH:
+		return SIGK_FORWARD;
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
+	case SIGCONT:
+		return SIGK_JOB_CONTROL;
+	default:
+		return SIGK_OTHER;
+	}
 }
 
-int
-sig_wait_fd(const struct sig_state *ss, int fd, uint64_t deadline)
+bool
+sig_is_relayed(const struct signalfd_siginfo *si, pid_t front, pid_t *from)
 {
-	struct pollfd pfd[2] = {
-		{ .fd = ss->fd, .events = POLLIN },
-		{ .fd = fd, .events = POLLIN },
-	};
-	uint64_t now, ms;
-	int r;
+	bool relayed = front != 0 && (pid_t)si->ssi_pid == front &&
+		si->ssi_code == SI_QUEUE;
 
-	for (;;) {
-		int timeout = -1;
-
-		if (deadline != UINT64_MAX) {
-			now = tree_now();
-			if (now >= deadline) {
-				return 0;
-			}
-			/* Round up, so that we never wake just before it. */
-			ms = (deadline - now + 999999) / 1000000;
-			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
-		}
-		r = poll(pfd, fd >= 0 ? 2 : 1, timeout);
-		if (r > 0) {
-			return (pfd[0].revents ? SIG_WAIT_SIGNAL : 0) |
-				(fd >= 0 && pfd[1].revents ? SIG_WAIT_FD : 0);
-		}
-		if (r < 0 && errno != EINTR) {
-			return -1;
-		}
-		/* A far deadline is waited for in slices of INT_MAX ms. */
-	}
+	*from = relayed ? (pid_t)si->ssi_int : (pid_t)si->ssi_pid;
+	return relayed;
 }

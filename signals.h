@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/signalfd.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Two real-time signals are reserved for parent-death notices: the front's
@@ -48,24 +49,26 @@ void sig_restore(const struct sig_state *ss);
  */
 int sig_read(const struct sig_state *ss, struct signalfd_siginfo *si);
 
-/*
- * Waits until a signal is pending on the signalfd or the monotonic clock
- * reaches deadline (nanoseconds, UINT64_MAX for never).  Returns 1 when a
- * signal is pending, 0 at the deadline, -1 on error.  Never wakes up
- * otherwise: an idle supervise sleeps here.
- */
-int sig_wait(const struct sig_state *ss, uint64_t deadline);
-
-enum {
-	SIG_WAIT_SIGNAL = 1,
-	SIG_WAIT_FD = 2,
+/* What a signal read from the signalfd means to every role. */
+enum sig_kind {
+	SIGK_OTHER,		/* none of ours */
+	SIGK_CHILD,		/* SIGCHLD: a child changed state; reap */
+	SIGK_CANCEL,		/* SIGTERM, SIGINT, SIGHUP, SIGQUIT */
+	SIGK_TIMEOUT,		/* SIGALRM: time the run out now */
+	SIGK_FORWARD,		/* SIGUSR1, SIGUSR2, SIGWINCH: for COMMAND */
+	SIGK_JOB_CONTROL,	/* SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT */
+	SIGK_PARENT_DEATH,	/* SIG_PARENT_DEATH: the watched parent died,
+				 * or only a thread of it (check getppid()) */
+	SIGK_FRONT_DEATH,	/* SIG_FRONT_DEATH: the front died, or ... */
 };
 
-/*
- * Like sig_wait(), and also wakes when fd (ignored if negative) is
- * readable or closed.  Returns a mask of SIG_WAIT_SIGNAL and SIG_WAIT_FD,
- * 0 at the deadline, -1 on error.
- */
-int sig_wait_fd(const struct sig_state *ss, int fd, uint64_t deadline);
+/* The one classifier of signals, used by every role. */
+enum sig_kind sig_classify(int sig);
+
+/* Whether a signal read from the signalfd is a relay from the front:
+ * sent with sigqueue() by front (not 0), the original sender's pid as the
+ * value.  Sets *from to the original sender, or the direct sender. */
+bool sig_is_relayed(const struct signalfd_siginfo *si, pid_t front,
+		    pid_t *from);
 
 #endif

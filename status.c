@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "options.h"
 #include "parse.h"
 #include "status.h"
@@ -179,20 +180,20 @@ json_teardown(struct json_buf *b, const struct teardown *td)
 		put(b, "null", 4);
 		return;
 	}
-	exited = td->start_errno == 0 && WIFEXITED(td->wstatus);
+	exited = td->rec->start_errno == 0 && WIFEXITED(td->rec->wstatus);
 	put(b, "{\"reason\": ", 11);
-	json_cstr(b, td->reason);
+	json_cstr(b, td->rec->reason);
 	if (exited) {
-		putf(b, ", \"exit\": %d", WEXITSTATUS(td->wstatus));
+		putf(b, ", \"exit\": %d", WEXITSTATUS(td->rec->wstatus));
 	} else {
 		put(b, ", \"exit\": null", 14);
 	}
 	put(b, ", \"signaled\": ", 14);
-	json_signal(b, td->start_errno == 0 && WIFSIGNALED(td->wstatus) ?
-		    WTERMSIG(td->wstatus) : 0);
+	json_signal(b, td->rec->start_errno == 0 && WIFSIGNALED(td->rec->wstatus) ?
+		    WTERMSIG(td->rec->wstatus) : 0);
 	putf(b, ", \"timed_out\": %s, \"duration_s\": ",
-	     td->timed_out ? "true" : "false");
-	json_seconds(b, td->ended >= td->started ? td->ended - td->started : 0);
+	     td->rec->timed_out ? "true" : "false");
+	json_seconds(b, td->ended >= td->rec->started ? td->ended - td->rec->started : 0);
 	put(b, "}", 1);
 }
 
@@ -200,7 +201,7 @@ void
 status_json(struct json_buf *b, const struct status_info *si)
 {
 	struct timespec now;
-	uint64_t mono = tree_now();
+	uint64_t mono = loop_now();
 	size_t i;
 
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -245,8 +246,9 @@ status_json(struct json_buf *b, const struct status_info *si)
 		put(b, "{\"signal\": ", 11);
 		json_signal(b, si->stop_signal);
 		putf(b, ", \"escalated_to_kill\": %s, \"processes_signaled\": %d, "
-		     "\"leftovers\": %d}", si->escalated ? "true" : "false",
-		     si->signalled, si->leftovers);
+		     "\"leftovers\": %d, \"unstoppable\": %d}",
+		     si->escalated ? "true" : "false", si->signalled,
+		     si->leftovers, si->unstoppable);
 	}
 	put(b, ", \"teardown\": ", 14);
 	json_teardown(b, si->td);
@@ -258,7 +260,8 @@ status_json(struct json_buf *b, const struct status_info *si)
 		json_seconds(b, si->locks[i].wait_ns);
 		put(b, "}", 1);
 	}
-	put(b, "]}\n", 3);
+	putf(b, "], \"output_dropped_bytes\": %llu}\n",
+	     (unsigned long long)si->dropped);
 }
 
 void

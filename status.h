@@ -7,7 +7,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "lock.h"
+#include "lockfile.h"
 #include "teardown.h"
 
 /* Where --status-file goes: its directory is held from the start. */
@@ -34,6 +34,8 @@ struct status_info {
 	bool escalated;
 	int signalled;
 	int leftovers;
+	int unstoppable;		/* processes given up on */
+	uint64_t dropped;		/* bytes of our output dropped */
 	const struct teardown *td;	/* NULL or TD_IDLE: none ran */
 	const struct lock *locks;
 	size_t nlocks;

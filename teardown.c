@@ -12,6 +12,7 @@
 
 #include "child.h"
 #include "log.h"
+#include "loop.h"
 #include "parse.h"
 #include "teardown.h"
 
@@ -39,19 +40,33 @@ teardown_keep_reader(struct teardown *td)
 	}
 }
 
+bool
+teardown_alive(const struct teardown *td)
+{
+	return td->rec->pid > 0 && !td->rec->main_done;
+}
+
 int
-teardown_prepare(struct teardown *td, const struct options *opt)
+teardown_prepare(struct teardown *td, const struct options *opt,
+		 const struct tree_skip *skip)
 {
 	memset(td, 0, sizeof(*td));
 	td->opt = opt;
+	td->rec = &td->own;
+	td->skip = skip;
 	td->cwd_fd = td->sh_fd = td->log_fd = td->out_fd = -1;
 	td->pipe_r = td->pipe_w = -1;
 	td->state = TD_IDLE;
 	/* Opened even without -T: a bad path is a mistake to report now. */
 	if (opt->teardown_log != NULL) {
+		/*
+		 * O_NONBLOCK: a FIFO without a reader fails now rather than
+		 * hang, and one whose reader stops never stalls the loop
+		 * (what cannot be written at once is dropped and counted).
+		 */
 		td->log_fd = open(opt->teardown_log,
 				  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-				  O_NOCTTY, 0644);
+				  O_NOCTTY | O_NONBLOCK, 0644);
 		if (td->log_fd < 0) {
 			log_error("cannot open teardown log '%s': %s",
 				  opt->teardown_log, strerror(errno));
@@ -119,9 +134,7 @@ log_file(const struct teardown *td, const char *fmt, ...)
 		n = (int)sizeof(buf) - 2;
 	}
 	buf[n++] = '\n';
-	if (write(td->log_fd, buf, (size_t)n) < 0) {
-		return;
-	}
+	log_output(td->log_fd, buf, (size_t)n);
 }
 
 /*
@@ -192,8 +205,8 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	char when[32];
 	char **env;
 
-	td->reason = reason;
-	td->started = now;
+	td->rec->reason = reason;
+	td->rec->started = now;
 	td->state = TD_DONE;
 	utc_now(when, sizeof(when));
 	log_info("teardown started (reason: %s)", reason);
@@ -204,24 +217,19 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	/* The front gave its writer away; it needs a pipe of its own. */
 	if (env == NULL || devnull < 0 ||
 	    (td->pipe_w < 0 && (close(td->pipe_r), make_pipe(td)) < 0)) {
-		td->start_errno = errno != 0 ? errno : ENOMEM;
+		td->rec->start_errno = errno != 0 ? errno : ENOMEM;
 		goto fail;
 	}
-	td->deadline = td->opt->teardown_timeout_ns == 0 ? UINT64_MAX :
+	td->rec->deadline = td->opt->teardown_timeout_ns == 0 ? UINT64_MAX :
 		now + td->opt->teardown_timeout_ns < now ? UINT64_MAX :
 		now + td->opt->teardown_timeout_ns;
 	child_spec_init(&spec, argv, sig);
-	if (td->rec != NULL) {
-		/*
-		 * All the front needs to take over is in place before the
-		 * fork, and the pid right after it: should we die in between,
-		 * the front knows whether there is a teardown to adopt.
-		 */
-		td->rec->reason = reason;
-		td->rec->started = td->started;
-		td->rec->deadline = td->deadline;
-		spec.pid_slot = &td->rec->pid;
-	}
+	/*
+	 * All the front needs to take over is in the record before the
+	 * fork, and the pid right after it: should we die in between, the
+	 * front knows whether there is a teardown to adopt.
+	 */
+	spec.pid_slot = &td->rec->pid;
 	spec.new_session = true;
 	spec.envp = env;
 	spec.exec_fd = td->sh_fd;
@@ -229,9 +237,9 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	spec.stdio[0] = devnull;
 	spec.stdio[1] = td->pipe_w;
 	spec.stdio[2] = td->pipe_w;
-	td->pid = child_start(&spec, &td->start_errno);
-	if (td->pid < 0) {
-		td->start_errno = errno;
+	if (child_start(&spec, &td->rec->start_errno) < 0) {
+		td->rec->start_errno = errno;
+		td->rec->pid = 0;
 		goto fail;
 	}
 	/* From now on only the teardown's tree holds the writer. */
@@ -240,13 +248,16 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	close(devnull);
 	free(env);
 	td->out_fd = td->pipe_r;
-	td->alive = true;
-	if (td->start_errno != 0) {
-		/* The exec failed and the child exits at once; reap it. */
-		while (waitpid(td->pid, &td->wstatus, 0) < 0 && errno == EINTR) {
+	if (td->rec->start_errno != 0) {
+		/*
+		 * The exec failed: the child has reported it and exits at
+		 * once, having forked nothing, so this wait is short.
+		 */
+		while (waitpid(td->rec->pid, &td->rec->wstatus, 0) < 0 &&
+		       errno == EINTR) {
 			continue;
 		}
-		td->alive = false;
+		td->rec->main_done = true;
 		teardown_pump(td);
 		close(td->out_fd);
 		td->out_fd = -1;
@@ -260,15 +271,12 @@ fail:
 	}
 	free(env);
 report:
-	td->ended = tree_now();
-	if (td->rec != NULL) {
-		td->rec->start_errno = td->start_errno;
-		td->rec->done = true;
-	}
+	td->ended = loop_now();
+	td->rec->done = true;
 	log_error("cannot start the teardown command: %s",
-		  strerror(td->start_errno));
+		  strerror(td->rec->start_errno));
 	log_file(td, "supervise: cannot start the teardown command: %s",
-		 strerror(td->start_errno));
+		 strerror(td->rec->start_errno));
 	return -1;
 }
 
@@ -279,13 +287,6 @@ teardown_adopt(struct teardown *td, uint64_t now)
 {
 	const struct teardown_record *rec = td->rec;
 
-	td->reason = rec->reason;
-	td->pid = rec->pid;
-	td->started = rec->started;
-	td->deadline = rec->deadline;
-	td->alive = !rec->main_done;
-	td->wstatus = rec->wstatus;
-	td->timed_out = rec->timed_out;
 	td->out_fd = td->pipe_r;
 	td->state = TD_RUNNING;
 	/*
@@ -301,13 +302,9 @@ teardown_adopt(struct teardown *td, uint64_t now)
 void
 teardown_reaped(struct teardown *td, pid_t pid, int wstatus)
 {
-	if (td->alive && pid == td->pid) {
-		td->alive = false;
-		td->wstatus = wstatus;
-		if (td->rec != NULL) {
-			td->rec->wstatus = wstatus;
-			td->rec->main_done = true;
-		}
+	if (teardown_alive(td) && pid == td->rec->pid) {
+		td->rec->wstatus = wstatus;
+		td->rec->main_done = true;
 	}
 }
 
@@ -318,15 +315,14 @@ begin_stop(struct teardown *td, uint64_t now, uint64_t grace_ns)
 	td->stop.sig = td->opt->stop_signal;
 	td->stop.grace_ns = grace_ns;
 	/* Its session's group, while its leader is ours and unreaped. */
-	td->stop.group = td->alive ? td->pid : 0;
-	td->stop.skip = NULL;
+	td->stop.group = teardown_alive(td) ? td->rec->pid : 0;
+	/* Only its own: never what supervise inherited from its caller. */
+	td->stop.skip = td->skip;
 	tree_stop_begin(&td->stop, now);
 	td->state = TD_STOPPING;
-	if (td->rec != NULL) {
-		td->rec->kill_at = td->stop.phase == TREE_GRACE ?
-			td->stop.grace_end : now;
-		td->rec->stopping = true;
-	}
+	td->rec->kill_at = td->stop.phase == TREE_GRACE ? td->stop.grace_end :
+		now;
+	td->rec->stopping = true;
 }
 
 static void
@@ -335,18 +331,18 @@ report(struct teardown *td)
 	char dur[32], how[48], name[32];
 	bool failed = teardown_failed(td);
 
-	fmt_duration(td->ended - td->started, dur, sizeof(dur));
-	if (WIFSIGNALED(td->wstatus)) {
+	fmt_duration(td->ended - td->rec->started, dur, sizeof(dur));
+	if (WIFSIGNALED(td->rec->wstatus)) {
 		snprintf(how, sizeof(how), "killed by %s",
-			 sig_name(WTERMSIG(td->wstatus), name, sizeof(name)));
+			 sig_name(WTERMSIG(td->rec->wstatus), name, sizeof(name)));
 	} else {
-		snprintf(how, sizeof(how), "exit %d", WEXITSTATUS(td->wstatus));
+		snprintf(how, sizeof(how), "exit %d", WEXITSTATUS(td->rec->wstatus));
 	}
 	log_msg(failed ? LOG_ERROR : LOG_INFO, "teardown %s in %s (%s)",
-		td->timed_out ? "timed out" : failed ? "failed" : "finished",
+		td->rec->timed_out ? "timed out" : failed ? "failed" : "finished",
 		dur, how);
 	log_file(td, "supervise: teardown %s in %s (%s)",
-		 td->timed_out ? "timed out" : failed ? "failed" : "finished",
+		 td->rec->timed_out ? "timed out" : failed ? "failed" : "finished",
 		 dur, how);
 }
 
@@ -356,14 +352,11 @@ teardown_step(struct teardown *td, uint64_t now)
 	char dur[32], stop[32];
 
 	if (td->state == TD_RUNNING) {
-		if (!td->alive) {
+		if (!teardown_alive(td)) {
 			/* The main process is done: its leftovers go too. */
 			begin_stop(td, now, td->opt->kill_after_ns);
-		} else if (now >= td->deadline) {
-			td->timed_out = true;
-			if (td->rec != NULL) {
-				td->rec->timed_out = true;
-			}
+		} else if (now >= td->rec->deadline) {
+			td->rec->timed_out = true;
 			log_error("teardown timed out after %s; stopping it with %s",
 				  fmt_duration(td->opt->teardown_timeout_ns, dur,
 					       sizeof(dur)),
@@ -378,12 +371,13 @@ teardown_step(struct teardown *td, uint64_t now)
 	if (td->state != TD_STOPPING || td->stop.phase != TREE_DONE) {
 		return td->state == TD_DONE;
 	}
-	/* Nothing of it is left; its zombie leader may still need reaping. */
-	if (td->alive) {
-		while (waitpid(td->pid, &td->wstatus, 0) < 0 && errno == EINTR) {
-			continue;
-		}
-		td->alive = false;
+	/*
+	 * Nothing of it is left; its zombie leader may still need reaping
+	 * (WNOHANG: one given up on as unstoppable is not waited for).
+	 */
+	if (teardown_alive(td) &&
+	    waitpid(td->rec->pid, &td->rec->wstatus, WNOHANG) == td->rec->pid) {
+		td->rec->main_done = true;
 	}
 	teardown_pump(td);
 	if (td->out_fd >= 0) {
@@ -392,9 +386,7 @@ teardown_step(struct teardown *td, uint64_t now)
 	}
 	td->state = TD_DONE;
 	td->ended = now;
-	if (td->rec != NULL) {
-		td->rec->done = true;
-	}
+	td->rec->done = true;
 	report(td);
 	return true;
 }
@@ -403,7 +395,7 @@ uint64_t
 teardown_deadline(const struct teardown *td)
 {
 	if (td->state == TD_RUNNING) {
-		return td->alive ? td->deadline : 0;
+		return teardown_alive(td) ? td->rec->deadline : 0;
 	}
 	if (td->state == TD_STOPPING) {
 		return tree_stop_deadline(&td->stop);
@@ -429,12 +421,10 @@ teardown_pump(struct teardown *td)
 			}
 			return;
 		}
-		/* A broken stderr or log loses output, never the teardown. */
-		if (write(STDERR_FILENO, buf, (size_t)n) < 0) {
-			errno = 0;
-		}
-		if (td->log_fd >= 0 && write(td->log_fd, buf, (size_t)n) < 0) {
-			errno = 0;
+		/* A broken or full stderr or log loses output, never time. */
+		log_output(STDERR_FILENO, buf, (size_t)n);
+		if (td->log_fd >= 0) {
+			log_output(td->log_fd, buf, (size_t)n);
 		}
 	}
 }
@@ -442,6 +432,6 @@ teardown_pump(struct teardown *td)
 bool
 teardown_failed(const struct teardown *td)
 {
-	return td->start_errno != 0 || td->timed_out ||
-		!WIFEXITED(td->wstatus) || WEXITSTATUS(td->wstatus) != 0;
+	return td->rec->start_errno != 0 || td->rec->timed_out ||
+		!WIFEXITED(td->rec->wstatus) || WEXITSTATUS(td->rec->wstatus) != 0;
 }

@@ -43,31 +43,37 @@ struct teardown_record {
 
 struct teardown {
 	const struct options *opt;
-	struct teardown_record *rec;	/* shared, or NULL */
+	/*
+	 * Its progress: the page shared with the other process once the
+	 * run has one (set by the caller), else own.  Never copied.
+	 */
+	struct teardown_record *rec;
+	struct teardown_record own;
+	const struct tree_skip *skip;	/* children the cleanup leaves alone */
 	int pipe_r, pipe_w;	/* its output pipe, made at start */
 	int cwd_fd;		/* the directory supervise started in */
 	int sh_fd;		/* /bin/sh, resolved at start */
 	int log_fd;		/* --teardown-log, or -1 */
 	int out_fd;		/* read end of its output pipe, or -1 */
 	enum teardown_state state;
-	const char *reason;
-	pid_t pid;
-	bool alive;		/* its main process is not yet reaped */
-	int wstatus;
-	int start_errno;	/* it could not be started */
-	bool timed_out;
-	uint64_t started, deadline, ended;
+	uint64_t ended;
 	struct tree_stop stop;
 	char envbuf[4][96];	/* its SUPERVISE_* variables */
 };
+
+/* Whether its main process was started and is not yet reaped. */
+bool teardown_alive(const struct teardown *td);
 
 /*
  * At start, while the working directory still exists: opens the directory,
  * /bin/sh and the log file, so that a workspace deleted after a cancel
  * cannot stop the teardown.  Without -T it only marks the teardown as not
- * configured.  Returns 0, or -1 after logging why.
+ * configured.  td->rec points to td->own until the caller points it
+ * elsewhere.  The cleanup of its leftovers spares skip (may be NULL).
+ * Returns 0, or -1 after logging why.
  */
-int teardown_prepare(struct teardown *td, const struct options *opt);
+int teardown_prepare(struct teardown *td, const struct options *opt,
+		     const struct tree_skip *skip);
 
 /*
  * In the front, once the supervisor is forked: keeps only the read end of
@@ -123,7 +129,11 @@ bool teardown_step(struct teardown *td, uint64_t now);
 /* The next deadline of the teardown, or UINT64_MAX. */
 uint64_t teardown_deadline(const struct teardown *td);
 
-/* Copies what the teardown wrote so far to stderr and the log. */
+/*
+ * Copies what the teardown wrote so far to stderr and the log, never
+ * waiting for either: what cannot be written at once is dropped and
+ * counted (log_output()).
+ */
 void teardown_pump(struct teardown *td);
 
 /* Whether it failed: could not start, exited non-zero, died, timed out. */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "tree.h"
 
 #define NS_PER_MS UINT64_C(1000000)
@@ -42,16 +43,13 @@ struct sweep {
 	 */
 	struct pid_vec *told;
 	bool only_new;
+	/*
+	 * Live processes that refused sig (EPERM: one that became another
+	 * user's), and with refusals, the list they are added to, once each.
+	 */
+	int refused;
+	struct tree_refusals *refusals;
 };
-
-uint64_t
-tree_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
-}
 
 static int
 vec_push(struct pid_vec *pv, pid_t pid)
@@ -268,16 +266,61 @@ is_told(const struct sweep *sw, pid_t pid)
  * in if /proc is ours: safe for our own children, which nobody else can
  * reap, and for deeper ones as safe as any pid-based tool.
  */
-static void
+static int
 send(const struct sweep *sw, int dir, pid_t pid, int sig)
 {
-	if (syscall(SYS_pidfd_send_signal, dir, sig, NULL, 0) == 0 ||
-	    (errno != ENOSYS && errno != EPERM)) {
+	if (syscall(SYS_pidfd_send_signal, dir, sig, NULL, 0) == 0) {
+		return 0;
+	}
+	if (errno != ENOSYS && errno != EPERM) {
+		return errno;
+	}
+	if (sw->self != getpid()) {
+		return errno;
+	}
+	return kill(pid, sig) == 0 ? 0 : errno;
+}
+
+/* Notes a process that refused our signal, once, with its name. */
+static void
+note_refusal(struct sweep *sw, int dir, pid_t pid, int err)
+{
+	struct tree_refusals *rv = sw->refusals;
+	struct tree_refusal *v;
+	size_t i;
+	ssize_t n;
+	int fd;
+
+	sw->refused++;
+	if (rv == NULL) {
 		return;
 	}
-	if (sw->self == getpid()) {
-		kill(pid, sig);
+	for (i = 0; i < rv->n; i++) {
+		if (rv->v[i].pid == pid) {
+			return;
+		}
 	}
+	if (rv->n == rv->cap) {
+		size_t cap = rv->cap ? rv->cap * 2 : 4;
+
+		v = realloc(rv->v, cap * sizeof(*v));
+		if (v == NULL) {
+			return;
+		}
+		rv->v = v;
+		rv->cap = cap;
+	}
+	v = &rv->v[rv->n++];
+	memset(v, 0, sizeof(*v));
+	v->pid = pid;
+	v->err = err;
+	fd = openat(dir, "comm", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, v->name, sizeof(v->name) - 1) : -1;
+	if (fd >= 0) {
+		close(fd);
+	}
+	v->name[n > 0 ? n : 0] = '\0';
+	v->name[strcspn(v->name, "\n")] = '\0';
 }
 
 /* A live descendant, held by its /proc/PID directory. */
@@ -345,8 +388,11 @@ signal_one(struct sweep *sw, const struct pinned *k, pid_t parent)
 	}
 	/* Members of pgid get it from the caller's kill() of the group. */
 	if (!(sw->pgid != 0 && k->pi.pgrp == sw->pgid)) {
-		send(sw, k->dir, k->pid, sw->sig);
-		if (sw->cont) {
+		int err = send(sw, k->dir, k->pid, sw->sig);
+
+		if (err == EPERM) {
+			note_refusal(sw, k->dir, k->pid, err);
+		} else if (sw->cont) {
 			send(sw, k->dir, k->pid, SIGCONT);
 		}
 	}
@@ -460,15 +506,20 @@ has_children(void)
 }
 
 static int
-sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
-      struct pid_vec *told, bool only_new)
+sweep_full(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
+	   struct pid_vec *told, bool only_new, struct tree_refusals *rv,
+	   int *refused)
 {
 	struct sweep sw = {
 		.sig = sig, .cont = cont, .skip = skip,
 		.found = 0, .zombies = 0, .told = told, .only_new = only_new,
+		.refusals = rv,
 	};
 	int dir, seen = 0;
 
+	if (refused != NULL) {
+		*refused = 0;
+	}
 	if (!has_children()) {
 		return 0;
 	}
@@ -495,7 +546,17 @@ sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
 		sw.zombies = 0;
 	}
 	close(dir);
+	if (refused != NULL) {
+		*refused = sw.refused;
+	}
 	return sw.found;
+}
+
+static int
+sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
+      struct pid_vec *told, bool only_new)
+{
+	return sweep_full(sig, cont, pgid, skip, told, only_new, NULL, NULL);
 }
 
 int
@@ -510,10 +571,24 @@ add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/*
+ * SIGKILL to everything.  Returns the number of live processes found,
+ * less those that refused it: when nothing but refusers is left, the stop
+ * gives up on them (they are counted in ts->abandoned), so that a process
+ * we may not signal never makes the stop endless.
+ */
 static int
 kill_all(struct tree_stop *ts)
 {
-	return tree_signal(SIGKILL, false, 0, ts->skip);
+	int refused, n;
+
+	n = sweep_full(SIGKILL, false, 0, ts->skip, NULL, false,
+		       &ts->refusals, &refused);
+	if (n > 0 && refused == n) {
+		ts->abandoned = n;
+		return 0;
+	}
+	return n;
 }
 
 int
@@ -527,13 +602,9 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 	ts->check_step = NS_PER_MS;
 	ts->next_check = now + ts->check_step;
 	ts->grace_end = add_sat(now, ts->grace_ns);
-	/*
-	 * The sweep counts every process and signals those outside the
-	 * group; then one kill() reaches the whole group, so that a member
-	 * that forks meanwhile takes its child along.  (Killing the group
-	 * first would let its members die before they are counted.)
-	 */
 	ts->told.n = 0;
+	ts->refusals.n = 0;
+	ts->abandoned = 0;
 	if (ts->group > 0 && proc_self() == getpid()) {
 		/*
 		 * The group first, as a whole: a member that forks meanwhile
@@ -547,9 +618,11 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 		if (sig != SIGKILL) {
 			kill(-ts->group, SIGCONT);
 		}
-		sweep(sig, sig != SIGKILL, ts->group, ts->skip, &ts->told, false);
+		sweep_full(sig, sig != SIGKILL, ts->group, ts->skip, &ts->told,
+			   false, &ts->refusals, NULL);
 	} else {
-		n = sweep(sig, sig != SIGKILL, 0, ts->skip, &ts->told, false);
+		n = sweep_full(sig, sig != SIGKILL, 0, ts->skip, &ts->told,
+			       false, &ts->refusals, NULL);
 	}
 	ts->signalled = n;
 	ts->killed = at_once ? n : 0;
@@ -623,6 +696,9 @@ tree_stop_free(struct tree_stop *ts)
 	free(ts->told.v);
 	ts->told.v = NULL;
 	ts->told.n = ts->told.cap = 0;
+	free(ts->refusals.v);
+	ts->refusals.v = NULL;
+	ts->refusals.n = ts->refusals.cap = 0;
 }
 
 uint64_t

@@ -38,6 +38,18 @@ struct tree_skip {
  */
 int tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip);
 
+/* A process that refused our signal (EPERM), as first seen. */
+struct tree_refusal {
+	pid_t pid;
+	int err;
+	char name[16];		/* its command name (comm) */
+};
+
+struct tree_refusals {
+	struct tree_refusal *v;
+	size_t n, cap;
+};
+
 /* The stop sequence: stop signal, grace, SIGKILL, until nothing is left. */
 enum tree_phase {
 	TREE_IDLE,	/* not stopping */
@@ -59,13 +71,17 @@ struct tree_stop {
 	int killed;			/* processes sent SIGKILL */
 	bool escalated;
 	struct pid_vec told;		/* our children sent the stop signal */
+	/*
+	 * Processes that refused a signal, each listed once (the caller
+	 * reports the new ones), and how many the stop gave up on: once
+	 * SIGKILL is due and nothing but refusers is left, the stop is over.
+	 */
+	struct tree_refusals refusals;
+	int abandoned;
 };
 
 /* Frees what a stop sequence allocated. */
 void tree_stop_free(struct tree_stop *ts);
-
-/* Monotonic clock in nanoseconds. */
-uint64_t tree_now(void);
 
 /*
  * Starts the stop sequence at time now: sends the stop signal (and SIGCONT)

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "check_suites.h"
-#include "lock.h"
+#include "lockfile.h"
 #include "log.h"
 
 static char dir[256];

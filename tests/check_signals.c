@@ -9,8 +9,30 @@
 #include <unistd.h>
 
 #include "check_suites.h"
+#include "loop.h"
 #include "signals.h"
-#include "tree.h"
+
+static void
+note_ready(void *ctx, int fd, short revents)
+{
+	*(int *)ctx = 1;
+}
+
+/*
+ * The signalfd waited for on the event engine, as every role does: 1
+ * when a signal is pending, 0 at the deadline, -1 on error.
+ */
+static int
+sig_wait(const struct sig_state *ss, uint64_t deadline)
+{
+	struct loop lp;
+	int ready = 0, r;
+
+	loop_init(&lp);
+	loop_add(&lp, ss->fd, POLLIN, note_ready, &ready);
+	r = loop_turn(&lp, deadline);
+	return r < 0 ? -1 : ready;
+}
 
 #define MS UINT64_C(1000000)
 
@@ -275,7 +297,7 @@ START_TEST(test_signals_restore_delivers_a_pending_signal)
 	ck_assert_int_eq(sig_setup(&ss), 0);
 	ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
 	/* Blocked, so still alive, and pending. */
-	ck_assert_int_eq(sig_wait(&ss, tree_now() + 5000 * MS), 1);
+	ck_assert_int_eq(sig_wait(&ss, loop_now() + 5000 * MS), 1);
 	sig_restore(&ss);
 	ck_abort_msg("SIGTERM did not end the process");
 }
@@ -321,7 +343,7 @@ START_TEST(test_signals_read_tells_who_sent_the_signal)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	for (;;) {
-		ck_assert_int_eq(sig_wait(&ss, tree_now() + 5000 * MS), 1);
+		ck_assert_int_eq(sig_wait(&ss, loop_now() + 5000 * MS), 1);
 		ck_assert_int_eq(sig_read(&ss, &si), 1);
 		if (si.ssi_signo != SIGCHLD) {
 			break;
@@ -343,7 +365,7 @@ START_TEST(test_signals_read_returns_sigchld_of_an_exited_child)
 	if (pid == 0) {
 		_exit(3);
 	}
-	ck_assert_int_eq(sig_wait(&ss, tree_now() + 5000 * MS), 1);
+	ck_assert_int_eq(sig_wait(&ss, loop_now() + 5000 * MS), 1);
 	ck_assert_int_eq(sig_read(&ss, &si), 1);
 	ck_assert_uint_eq(si.ssi_signo, SIGCHLD);
 	ck_assert_uint_eq(si.ssi_pid, (uint32_t)pid);
@@ -356,7 +378,7 @@ START_TEST(test_signals_wait_with_a_past_deadline_returns_0)
 	uint64_t now;
 
 	ck_assert_int_eq(sig_setup(&ss), 0);
-	now = tree_now();
+	now = loop_now();
 	ck_assert_int_eq(sig_wait(&ss, now - 1), 0);
 	ck_assert_int_eq(sig_wait(&ss, 0), 0);
 	ck_assert_int_eq(sig_wait(&ss, now), 0);
@@ -370,9 +392,9 @@ START_TEST(test_signals_wait_with_a_pending_signal_returns_1)
 
 	ck_assert_int_eq(sig_setup(&ss), 0);
 	ck_assert_int_eq(raise(SIGUSR2), 0);
-	start = tree_now();
+	start = loop_now();
 	ck_assert_int_eq(sig_wait(&ss, start + 10000 * MS), 1);
-	ck_assert_uint_lt(tree_now() - start, 5000 * MS);
+	ck_assert_uint_lt(loop_now() - start, 5000 * MS);
 	/* Safe: the signal is pending, so this does not wait forever. */
 	ck_assert_int_eq(sig_wait(&ss, UINT64_MAX), 1);
 	/* Waiting does not consume it. */
@@ -386,9 +408,9 @@ START_TEST(test_signals_wait_sleeps_until_the_deadline)
 	uint64_t start, end;
 
 	ck_assert_int_eq(sig_setup(&ss), 0);
-	start = tree_now();
+	start = loop_now();
 	ck_assert_int_eq(sig_wait(&ss, start + 50 * MS), 0);
-	end = tree_now();
+	end = loop_now();
 	/* Never early: the caller's deadline has really come. */
 	ck_assert_uint_ge(end - start, 50 * MS);
 	ck_assert_uint_lt(end - start, 5000 * MS);
@@ -402,7 +424,7 @@ START_TEST(test_signals_wait_wakes_for_a_signal_sent_later)
 	pid_t pid;
 
 	ck_assert_int_eq(sig_setup(&ss), 0);
-	start = tree_now();
+	start = loop_now();
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -410,7 +432,7 @@ START_TEST(test_signals_wait_wakes_for_a_signal_sent_later)
 		_exit(kill(getppid(), SIGUSR1) == 0 ? 0 : 1);
 	}
 	ck_assert_int_eq(sig_wait(&ss, start + 20000 * MS), 1);
-	ck_assert_uint_lt(tree_now() - start, 10000 * MS);
+	ck_assert_uint_lt(loop_now() - start, 10000 * MS);
 	ck_assert_int_eq(sig_read(&ss, &si), 1);
 	ck_assert(si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGCHLD);
 	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);

@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #include "check_suites.h"
-#include "lock.h"
+#include "loop.h"
+#include "lockfile.h"
 #include "log.h"
 #include "status.h"
 #include "teardown.h"
@@ -52,12 +53,13 @@ setup(void)
 	memset(&target, 0, sizeof(target));
 	target.dir_fd = -1;
 	memset(&td, 0, sizeof(td));
+	td.rec = &td.own;
 	memset(&info, 0, sizeof(info));
 	info.command = default_command;
 	info.pid = 100;
 	info.started.tv_sec = 1700000000;
 	info.started.tv_nsec = 123456789;
-	info.started_mono = tree_now();
+	info.started_mono = loop_now();
 	info.reason = "exit";
 	saved_cwd = -1;
 }
@@ -297,7 +299,7 @@ START_TEST(test_status_json_of_a_timeout_before_the_command_ended)
 	ck_assert_contains(jb.data, "\"stop\": null");
 	ck_assert_contains(jb.data, "\"teardown\": null");
 	ck_assert_contains(jb.data, "\"locks\": []");
-	ck_assert_str_eq(jb.data + jb.len - 3, "]}\n");
+	ck_assert_str_eq(jb.data + jb.len - 27, "\"output_dropped_bytes\": 0}\n");
 }
 END_TEST
 
@@ -307,7 +309,7 @@ START_TEST(test_status_json_times_are_rfc3339_utc_with_ms)
 	int y, mo, d, h, mi, s, ms, n = 0;
 	const char *p;
 
-	info.started_mono = tree_now() - 1500 * MS;
+	info.started_mono = loop_now() - 1500 * MS;
 	clock_gettime(CLOCK_REALTIME, &before);
 	status_json(&jb, &info);
 	clock_gettime(CLOCK_REALTIME, &after);
@@ -347,9 +349,9 @@ START_TEST(test_status_json_of_a_cancel_with_stop_teardown_and_locks)
 	locks[1].path = "rel\"q.lock";
 	locks[1].wait_ns = 0;
 	td.state = TD_DONE;
-	td.reason = "cancel";
-	td.wstatus = 0;		/* exit 0 */
-	td.started = 10 * SEC;
+	td.rec->reason = "cancel";
+	td.rec->wstatus = 0;		/* exit 0 */
+	td.rec->started = 10 * SEC;
 	td.ended = 10 * SEC + 250 * MS;
 	info.command = command;
 	info.command_pid = 200;
@@ -378,23 +380,23 @@ START_TEST(test_status_json_of_a_cancel_with_stop_teardown_and_locks)
 	ck_assert_contains(jb.data, "\"command_status\": {\"exited\": 3}");
 	ck_assert_contains(jb.data, "\"stop\": {\"signal\": \"SIGTERM\", "
 			   "\"escalated_to_kill\": true, "
-			   "\"processes_signaled\": 3, \"leftovers\": 0}");
+			   "\"processes_signaled\": 3, \"leftovers\": 0, \"unstoppable\": 0}");
 	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"cancel\", "
 			   "\"exit\": 0, \"signaled\": null, "
 			   "\"timed_out\": false, \"duration_s\": 0.250}");
 	ck_assert_contains(jb.data, "\"locks\": [{\"path\": \"/tmp/a.lock\", "
 			   "\"wait_s\": 1.500}, {\"path\": \"rel\\\"q.lock\", "
-			   "\"wait_s\": 0.000}]}\n");
+			   "\"wait_s\": 0.000}], \"output_dropped_bytes\": 0}\n");
 }
 END_TEST
 
 START_TEST(test_status_json_of_a_signaled_command_and_a_killed_teardown)
 {
 	td.state = TD_DONE;
-	td.reason = "timeout";
-	td.wstatus = SIGKILL;	/* killed by SIGKILL */
-	td.timed_out = true;
-	td.started = 5 * SEC;
+	td.rec->reason = "timeout";
+	td.rec->wstatus = SIGKILL;	/* killed by SIGKILL */
+	td.rec->timed_out = true;
+	td.rec->started = 5 * SEC;
 	td.ended = 7 * SEC + 1 * MS;
 	info.command_pid = 300;
 	info.reason = "exit";
@@ -415,7 +417,7 @@ START_TEST(test_status_json_of_a_signaled_command_and_a_killed_teardown)
 	ck_assert_contains(jb.data, "\"reason\": \"exit\", \"signal\": null");
 	ck_assert_contains(jb.data, "\"stop\": {\"signal\": \"SIGINT\", "
 			   "\"escalated_to_kill\": false, "
-			   "\"processes_signaled\": 1, \"leftovers\": 2}");
+			   "\"processes_signaled\": 1, \"leftovers\": 2, \"unstoppable\": 0}");
 	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"timeout\", "
 			   "\"exit\": null, \"signaled\": \"SIGKILL\", "
 			   "\"timed_out\": true, \"duration_s\": 2.001}");
@@ -425,9 +427,9 @@ END_TEST
 START_TEST(test_status_json_of_a_teardown_that_could_not_start)
 {
 	td.state = TD_DONE;
-	td.reason = "exit";
-	td.start_errno = ENOENT;
-	td.wstatus = 0;
+	td.rec->reason = "exit";
+	td.rec->start_errno = ENOENT;
+	td.rec->wstatus = 0;
 	info.td = &td;
 	status_json(&jb, &info);
 	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"exit\", "

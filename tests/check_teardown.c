@@ -1,7 +1,7 @@
 /*
  * teardown.c: the once-only claim, which events call for the teardown,
  * what teardown_prepare() holds from the start, and whole teardowns run
- * as the supervisor's loop runs them (start, reap, step, pump).
+ * as the supervisor's loop runs them (start, reap, step, pump, NULL).
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "check_suites.h"
+#include "loop.h"
 #include "log.h"
 #include "options.h"
 #include "parse.h"
@@ -103,10 +104,10 @@ static void
 teardown(void)
 {
 	test_capture_end();
-	if (td_prepared && td.alive && td.pid > 0) {
-		kill(-td.pid, SIGKILL);
-		kill(td.pid, SIGKILL);
-		waitpid(td.pid, NULL, 0);
+	if (td_prepared && teardown_alive(&td) && td.rec->pid > 0) {
+		kill(-td.rec->pid, SIGKILL);
+		kill(td.rec->pid, SIGKILL);
+		waitpid(td.rec->pid, NULL, 0);
 	}
 	td_release(&td);
 	signals_restore(&saved);
@@ -144,7 +145,7 @@ slurp(const char *path)
 static void
 run_to_end(struct teardown *t, uint64_t limit)
 {
-	uint64_t begin = tree_now(), now, next;
+	uint64_t begin = loop_now(), now, next;
 	struct pollfd pfd;
 	pid_t pid;
 	int ws;
@@ -154,7 +155,7 @@ run_to_end(struct teardown *t, uint64_t limit)
 		while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
 			teardown_reaped(t, pid, ws);
 		}
-		now = tree_now();
+		now = loop_now();
 		if (teardown_step(t, now)) {
 			return;
 		}
@@ -185,7 +186,7 @@ static void
 prepare(const char *command)
 {
 	opt.teardown = command;
-	ck_assert_int_eq(teardown_prepare(&td, &opt), 0);
+	ck_assert_int_eq(teardown_prepare(&td, &opt, NULL), 0);
 	td_prepared = true;
 }
 
@@ -313,7 +314,7 @@ START_TEST(test_teardown_is_due_never_without_a_teardown_command)
 
 	opt.teardown = NULL;
 	opt.teardown_on = EVENT_ALL;
-	ck_assert_int_eq(teardown_prepare(&td, &opt), 0);
+	ck_assert_int_eq(teardown_prepare(&td, &opt, NULL), 0);
 	td_prepared = true;
 	for (k = 0; k < sizeof(events) / sizeof(events[0]); k++) {
 		ck_assert(!teardown_is_due(&td, events[k]));
@@ -322,6 +323,7 @@ START_TEST(test_teardown_is_due_never_without_a_teardown_command)
 	memset(&td, 0, sizeof(td));
 	td.pipe_r = td.pipe_w = td.cwd_fd = td.sh_fd = td.log_fd = -1;
 	td.out_fd = -1;
+	td.rec = &td.own;
 	ck_assert(!teardown_is_due(&td, EVENT_TIMEOUT));
 }
 END_TEST
@@ -331,7 +333,7 @@ END_TEST
 START_TEST(test_teardown_prepare_without_a_command_holds_nothing)
 {
 	opt.teardown = NULL;
-	ck_assert_int_eq(teardown_prepare(&td, &opt), 0);
+	ck_assert_int_eq(teardown_prepare(&td, &opt, NULL), 0);
 	td_prepared = true;
 	ck_assert_ptr_eq(td.opt, &opt);
 	ck_assert_int_eq(td.state, TD_IDLE);
@@ -353,7 +355,7 @@ START_TEST(test_teardown_prepare_without_a_command_still_checks_the_log)
 
 	opt.teardown = NULL;
 	opt.teardown_log = logpath;
-	ck_assert_int_eq(teardown_prepare(&td, &opt), 0);
+	ck_assert_int_eq(teardown_prepare(&td, &opt, NULL), 0);
 	td_prepared = true;
 	ck_assert_int_eq(td.sh_fd, -1);
 	ck_assert_int_eq(td.pipe_r, -1);
@@ -365,7 +367,7 @@ START_TEST(test_teardown_prepare_without_a_command_still_checks_the_log)
 		 "No such file or directory\n", path);
 	opt.teardown_log = path;
 	test_capture_begin();
-	r = teardown_prepare(&td, &opt);
+	r = teardown_prepare(&td, &opt, NULL);
 	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
 	ck_assert_str_eq(err, want);
@@ -438,7 +440,7 @@ START_TEST(test_teardown_prepare_fails_for_a_log_it_cannot_open)
 	opt.teardown = "true";
 	opt.teardown_log = path;
 	test_capture_begin();
-	r = teardown_prepare(&td, &opt);
+	r = teardown_prepare(&td, &opt, NULL);
 	td_prepared = true;
 	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
@@ -459,7 +461,7 @@ START_TEST(test_teardown_prepare_fails_for_a_log_that_is_a_directory)
 	opt.teardown = "true";
 	opt.teardown_log = dir;
 	test_capture_begin();
-	r = teardown_prepare(&td, &opt);
+	r = teardown_prepare(&td, &opt, NULL);
 	td_prepared = true;
 	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
@@ -474,17 +476,18 @@ START_TEST(test_teardown_failed_only_for_a_bad_outcome)
 	struct teardown t;
 
 	memset(&t, 0, sizeof(t));
-	t.wstatus = 0;		/* exit 0 */
+	t.rec = &t.own;
+	t.rec->wstatus = 0;		/* exit 0 */
 	ck_assert(!teardown_failed(&t));
-	t.wstatus = 3 << 8;	/* exit 3 */
+	t.rec->wstatus = 3 << 8;	/* exit 3 */
 	ck_assert(teardown_failed(&t));
-	t.wstatus = SIGKILL;	/* killed by SIGKILL */
+	t.rec->wstatus = SIGKILL;	/* killed by SIGKILL */
 	ck_assert(teardown_failed(&t));
-	t.wstatus = 0;
-	t.timed_out = true;
+	t.rec->wstatus = 0;
+	t.rec->timed_out = true;
 	ck_assert(teardown_failed(&t));
-	t.timed_out = false;
-	t.start_errno = ENOENT;
+	t.rec->timed_out = false;
+	t.rec->start_errno = ENOENT;
 	ck_assert(teardown_failed(&t));
 }
 END_TEST
@@ -502,23 +505,23 @@ START_TEST(test_teardown_runs_a_failing_command_and_logs_its_output)
 	opt.teardown_log = logpath;
 	prepare("echo hi; exit 3");
 	test_capture_begin();
-	now = tree_now();
+	now = loop_now();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124,
 					"killed by SIGTERM", 4242, &ss, now),
 			 0);
 	ck_assert_int_eq(td.state, TD_RUNNING);
-	ck_assert_int_gt(td.pid, 0);
-	ck_assert(td.alive);
+	ck_assert_int_gt(td.rec->pid, 0);
+	ck_assert(teardown_alive(&td));
 	ck_assert_uint_eq(teardown_deadline(&td), now + 20 * SEC);
 	/* Only the teardown's tree holds the writer now. */
 	ck_assert_int_eq(td.pipe_w, -1);
 	run_to_end(&td, 10 * SEC);
 	err = test_capture_end();
 	ck_assert_int_eq(td.state, TD_DONE);
-	ck_assert(!td.alive);
-	ck_assert(!td.timed_out);
-	ck_assert(WIFEXITED(td.wstatus));
-	ck_assert_int_eq(WEXITSTATUS(td.wstatus), 3);
+	ck_assert(!teardown_alive(&td));
+	ck_assert(!td.rec->timed_out);
+	ck_assert(WIFEXITED(td.rec->wstatus));
+	ck_assert_int_eq(WEXITSTATUS(td.rec->wstatus), 3);
 	ck_assert(teardown_failed(&td));
 	ck_assert_int_eq(td.out_fd, -1);
 	ck_assert_uint_eq(teardown_deadline(&td), UINT64_MAX);
@@ -548,13 +551,13 @@ START_TEST(test_teardown_that_exits_0_has_not_failed)
 	prepare("true");
 	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "cancel", 143, "killed by SIGTERM",
-					getpid(), &ss, tree_now()),
+					getpid(), &ss, loop_now()),
 			 0);
 	run_to_end(&td, 10 * SEC);
 	err = test_capture_end();
-	ck_assert(WIFEXITED(td.wstatus));
-	ck_assert_int_eq(WEXITSTATUS(td.wstatus), 0);
-	ck_assert(!td.timed_out);
+	ck_assert(WIFEXITED(td.rec->wstatus));
+	ck_assert_int_eq(WEXITSTATUS(td.rec->wstatus), 0);
+	ck_assert(!td.rec->timed_out);
 	ck_assert(!teardown_failed(&td));
 	ck_assert_contains(err, "supervise: teardown finished in ");
 	ck_assert_contains(err, " (exit 0)\n");
@@ -578,7 +581,7 @@ START_TEST(test_teardown_gets_the_supervise_environment)
 	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124,
 					"killed by SIGTERM", 4242, &ss,
-					tree_now()),
+					loop_now()),
 			 0);
 	run_to_end(&td, 10 * SEC);
 	test_capture_end();
@@ -629,7 +632,7 @@ START_TEST(test_teardown_runs_in_the_directory_of_prepare_with_no_stdin)
 	ck_assert_int_eq(chdir("/"), 0);
 	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "cancel", 130, "killed by SIGINT",
-					getpid(), &ss, tree_now()),
+					getpid(), &ss, loop_now()),
 			 0);
 	run_to_end(&td, 10 * SEC);
 	test_capture_end();
@@ -652,23 +655,23 @@ START_TEST(test_teardown_timeout_stops_it_and_counts_as_failed)
 	opt.teardown_log = logpath;
 	prepare("sleep 10");
 	test_capture_begin();
-	begin = tree_now();
+	begin = loop_now();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124,
 					"killed by SIGTERM", getpid(), &ss,
 					begin),
 			 0);
 	ck_assert_uint_eq(teardown_deadline(&td), begin + 200 * MS);
-	pid = td.pid;
+	pid = td.rec->pid;
 	run_to_end(&td, 8 * SEC);
 	err = test_capture_end();
-	ck_assert_msg(tree_now() - begin < 5 * SEC,
+	ck_assert_msg(loop_now() - begin < 5 * SEC,
 		      "took %llu ms", (unsigned long long)
-		      ((tree_now() - begin) / MS));
-	ck_assert(td.timed_out);
+		      ((loop_now() - begin) / MS));
+	ck_assert(td.rec->timed_out);
 	ck_assert(teardown_failed(&td));
-	ck_assert(!td.alive);
-	ck_assert(WIFSIGNALED(td.wstatus));
-	ck_assert_int_eq(WTERMSIG(td.wstatus), SIGTERM);
+	ck_assert(!teardown_alive(&td));
+	ck_assert(WIFSIGNALED(td.rec->wstatus));
+	ck_assert_int_eq(WTERMSIG(td.rec->wstatus), SIGTERM);
 	/* Gone and reaped, and nothing of its tree is left. */
 	ck_assert_int_eq(kill(pid, 0), -1);
 	ck_assert_int_eq(errno, ESRCH);
@@ -694,13 +697,13 @@ START_TEST(test_teardown_timeout_with_kill_after_0_uses_sigkill)
 	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124,
 					"killed by SIGTERM", getpid(), &ss,
-					tree_now()),
+					loop_now()),
 			 0);
 	run_to_end(&td, 8 * SEC);
 	err = test_capture_end();
-	ck_assert(td.timed_out);
-	ck_assert(WIFSIGNALED(td.wstatus));
-	ck_assert_int_eq(WTERMSIG(td.wstatus), SIGKILL);
+	ck_assert(td.rec->timed_out);
+	ck_assert(WIFSIGNALED(td.rec->wstatus));
+	ck_assert_int_eq(WTERMSIG(td.rec->wstatus), SIGKILL);
 	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 0);
 	ck_assert_contains(err, "stopping it with SIGKILL\n");
 }
@@ -715,7 +718,7 @@ START_TEST(test_teardown_leftovers_are_stopped_when_it_exits)
 	prepare("sleep 10 & exit 0");
 	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "exit", 1, "exited 1", getpid(),
-					&ss, tree_now()),
+					&ss, loop_now()),
 			 0);
 	run_to_end(&td, 8 * SEC);
 	test_capture_end();
@@ -741,13 +744,13 @@ START_TEST(test_teardown_that_cannot_start_is_done_and_failed)
 	ck_assert_int_ge(td.sh_fd, 0);
 	test_capture_begin();
 	ck_assert_int_eq(teardown_start(&td, "timeout", 124, "exited 0",
-					getpid(), &ss, tree_now()),
+					getpid(), &ss, loop_now()),
 			 -1);
 	err = test_capture_end();
 	unlink(path);
 	ck_assert_int_eq(td.state, TD_DONE);
-	ck_assert(!td.alive);
-	ck_assert_int_eq(td.start_errno, EACCES);
+	ck_assert(!teardown_alive(&td));
+	ck_assert_int_eq(td.rec->start_errno, EACCES);
 	ck_assert(teardown_failed(&td));
 	ck_assert_contains(err, "supervise: cannot start the teardown command: "
 			   "Permission denied\n");

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "check_suites.h"
+#include "loop.h"
 #include "tree.h"
 
 #define MS UINT64_C(1000000)
@@ -587,14 +588,14 @@ reap_nohang(struct reaped *r)
 static void
 reap_rest(struct reaped *r)
 {
-	uint64_t limit = tree_now() + 10 * SEC;
+	uint64_t limit = loop_now() + 10 * SEC;
 
 	for (;;) {
 		reap_nohang(r);
 		if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD) {
 			return;
 		}
-		ck_assert_msg(tree_now() < limit, "a child is still alive");
+		ck_assert_msg(loop_now() < limit, "a child is still alive");
 		sleep_ns(1 * MS);
 	}
 }
@@ -603,14 +604,14 @@ reap_rest(struct reaped *r)
 static void
 reap_count(struct reaped *r, int n, uint64_t limit_ns)
 {
-	uint64_t limit = tree_now() + limit_ns;
+	uint64_t limit = loop_now() + limit_ns;
 
 	for (;;) {
 		reap_nohang(r);
 		if (r->n >= n) {
 			return;
 		}
-		ck_assert_msg(tree_now() < limit, "%d of %d processes ended",
+		ck_assert_msg(loop_now() < limit, "%d of %d processes ended",
 			      r->n, n);
 		sleep_ns(1 * MS);
 	}
@@ -649,12 +650,12 @@ ck_assert_killed_by(const struct reaped *r, const pid_t *pids, int n,
 static int
 await(pid_t pid)
 {
-	uint64_t limit = tree_now() + 10 * SEC;
+	uint64_t limit = loop_now() + 10 * SEC;
 	int status;
 	pid_t r;
 
 	while ((r = waitpid(pid, &status, WNOHANG)) == 0) {
-		ck_assert_msg(tree_now() < limit, "process %d lives on",
+		ck_assert_msg(loop_now() < limit, "process %d lives on",
 			      (int)pid);
 		sleep_ns(1 * MS);
 	}
@@ -670,11 +671,11 @@ await(pid_t pid)
 static void
 run_stop(struct tree_stop *ts, struct reaped *r)
 {
-	uint64_t limit = tree_now() + 10 * SEC, now, next;
+	uint64_t limit = loop_now() + 10 * SEC, now, next;
 
 	for (;;) {
 		reap_nohang(r);
-		now = tree_now();
+		now = loop_now();
 		if (tree_stop_step(ts, now)) {
 			break;
 		}
@@ -706,7 +707,7 @@ setup(void)
 static void
 teardown(void)
 {
-	uint64_t limit = tree_now() + 5 * SEC;
+	uint64_t limit = loop_now() + 5 * SEC;
 	int n;
 
 	do {
@@ -718,7 +719,7 @@ teardown(void)
 			break;
 		}
 		sleep_ns(1 * MS);
-	} while (tree_now() < limit);
+	} while (loop_now() < limit);
 	close(ready[0]);
 	close(ready[1]);
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
@@ -921,11 +922,11 @@ static pid_t hand_over_pid;
 static void
 make_hand_over_now(void)
 {
-	uint64_t limit = tree_now() + 5 * SEC;
+	uint64_t limit = loop_now() + 5 * SEC;
 
 	syscall(SYS_kill, hand_over_pid, SIGUSR1);
 	while (state_of(hand_over_pid) != 'Z') {
-		ck_assert_msg(tree_now() < limit, "the helper did not exit");
+		ck_assert_msg(loop_now() < limit, "the helper did not exit");
 		sleep_ns(1 * MS);
 	}
 }
@@ -974,7 +975,7 @@ idle_thread(void *arg)
  */
 START_TEST(test_tree_signal_reaches_a_process_whose_main_thread_exited)
 {
-	uint64_t limit = tree_now() + 5 * SEC;
+	uint64_t limit = loop_now() + 5 * SEC;
 	pthread_t t;
 	pid_t pid;
 
@@ -989,7 +990,7 @@ START_TEST(test_tree_signal_reaches_a_process_whose_main_thread_exited)
 	}
 	wait_ready(1, NULL);
 	while (state_of(pid) != 'Z') {
-		ck_assert_msg(tree_now() < limit, "the main thread lives on");
+		ck_assert_msg(loop_now() < limit, "the main thread lives on");
 		sleep_ns(1 * MS);
 	}
 	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 1);
@@ -1076,7 +1077,7 @@ START_TEST(test_tree_stop_kills_term_ignoring_processes_after_the_grace)
 	spawn_orphan(H_IGNORE_TERM);
 	wait_ready(4, pids);
 
-	start = tree_now();
+	start = loop_now();
 	ck_assert_int_eq(tree_stop_begin(&stop, start), 4);
 	ck_assert_int_eq(stop.phase, TREE_GRACE);
 	ck_assert_int_eq(stop.signalled, 4);
@@ -1087,7 +1088,7 @@ START_TEST(test_tree_stop_kills_term_ignoring_processes_after_the_grace)
 	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 4);
 
 	run_stop(&stop, &r);
-	ck_assert_uint_ge(tree_now() - start, 50 * MS);
+	ck_assert_uint_ge(loop_now() - start, 50 * MS);
 	ck_assert(stop.escalated);
 	ck_assert_killed_by(&r, pids, 4, SIGKILL);
 }
@@ -1109,7 +1110,7 @@ START_TEST(test_tree_stop_counts_every_process_killed_at_the_grace_end)
 	spawn(H_IGNORE_TERM, 1, H_IGNORE_TERM);
 	spawn_orphan(H_IGNORE_TERM);
 	wait_ready(4, pids);
-	start = tree_now();
+	start = loop_now();
 	ck_assert_int_eq(tree_stop_begin(&stop, start), 4);
 	ck_assert(!tree_stop_step(&stop, stop.grace_end));
 	ck_assert_int_eq(stop.phase, TREE_KILL);
@@ -1132,11 +1133,11 @@ START_TEST(test_tree_stop_ends_without_sigkill_when_the_tree_obeys)
 	spawn_orphan(0);
 	wait_ready(4, pids);
 
-	start = tree_now();
+	start = loop_now();
 	ck_assert_int_eq(tree_stop_begin(&stop, start), 4);
 	run_stop(&stop, &r);
 	/* Done as soon as the last one went, long before the grace ends. */
-	ck_assert_uint_lt(tree_now() - start, 10 * SEC);
+	ck_assert_uint_lt(loop_now() - start, 10 * SEC);
 	ck_assert(!stop.escalated);
 	ck_assert_int_eq(stop.killed, 0);
 	ck_assert_killed_by(&r, pids, 4, SIGTERM);
@@ -1147,7 +1148,7 @@ END_TEST
 START_TEST(test_tree_stop_resumes_stopped_processes)
 {
 	struct reaped r = { 0 };
-	uint64_t limit = tree_now() + 10 * SEC;
+	uint64_t limit = loop_now() + 10 * SEC;
 	pid_t pids[3];
 	int status, i;
 
@@ -1162,7 +1163,7 @@ START_TEST(test_tree_stop_resumes_stopped_processes)
 	}
 	for (i = 0; i < 3; i++) {
 		while (state_of(pids[i]) != 'T') {
-			ck_assert_msg(tree_now() < limit, "%d did not stop",
+			ck_assert_msg(loop_now() < limit, "%d did not stop",
 				      (int)pids[i]);
 			sleep_ns(1 * MS);
 		}
@@ -1172,7 +1173,7 @@ START_TEST(test_tree_stop_resumes_stopped_processes)
 		ck_assert(WIFSTOPPED(status));
 	}
 
-	ck_assert_int_gt(tree_stop_begin(&stop, tree_now()), 0);
+	ck_assert_int_gt(tree_stop_begin(&stop, loop_now()), 0);
 	run_stop(&stop, &r);
 	ck_assert_killed_by(&r, pids, 3, SIGTERM);
 	ck_assert(!stop.escalated);
@@ -1190,7 +1191,7 @@ START_TEST(test_tree_stop_with_zero_grace_sends_sigkill_at_once)
 	spawn(H_IGNORE_TERM, 0, 0);
 	spawn(0, 1, 0);
 	wait_ready(3, pids);
-	ck_assert_int_eq(tree_stop_begin(&stop, tree_now()), 3);
+	ck_assert_int_eq(tree_stop_begin(&stop, loop_now()), 3);
 	ck_assert(stop.phase == TREE_KILL || stop.phase == TREE_DONE);
 	ck_assert_int_eq(stop.signalled, 3);
 	ck_assert_int_eq(stop.killed, 3);
@@ -1210,19 +1211,19 @@ START_TEST(test_tree_stop_with_sigkill_as_the_signal_skips_the_grace)
 	spawn(H_IGNORE_TERM, 1, H_IGNORE_TERM);
 	spawn(0, 0, 0);
 	wait_ready(3, pids);
-	start = tree_now();
+	start = loop_now();
 	ck_assert_int_eq(tree_stop_begin(&stop, start), 3);
 	ck_assert(stop.phase == TREE_KILL || stop.phase == TREE_DONE);
 	ck_assert_int_eq(stop.killed, 3);
 	run_stop(&stop, &r);
-	ck_assert_uint_lt(tree_now() - start, 10 * SEC);
+	ck_assert_uint_lt(loop_now() - start, 10 * SEC);
 	ck_assert_killed_by(&r, pids, 3, SIGKILL);
 }
 END_TEST
 
 START_TEST(test_tree_stop_of_an_empty_tree_is_done_at_once)
 {
-	uint64_t now = tree_now();
+	uint64_t now = loop_now();
 
 	stop.sig = SIGTERM;
 	stop.grace_ns = 10 * SEC;
@@ -1238,7 +1239,7 @@ END_TEST
 /* The fixture leaves stop zeroed: TREE_IDLE, not stopping. */
 START_TEST(test_tree_stop_idle_has_no_deadline_and_nothing_to_hurry)
 {
-	uint64_t now = tree_now();
+	uint64_t now = loop_now();
 
 	spawn(0, 0, 0);
 	wait_ready(1, NULL);
@@ -1263,17 +1264,17 @@ START_TEST(test_tree_stop_hurry_sends_sigkill_during_the_grace)
 	spawn(H_IGNORE_TERM, 0, 0);
 	spawn(H_IGNORE_TERM, 1, H_IGNORE_TERM);
 	wait_ready(3, pids);
-	start = tree_now();
+	start = loop_now();
 	ck_assert_int_eq(tree_stop_begin(&stop, start), 3);
 	ck_assert_int_eq(stop.phase, TREE_GRACE);
-	ck_assert_int_eq(tree_stop_hurry(&stop, tree_now()), 3);
+	ck_assert_int_eq(tree_stop_hurry(&stop, loop_now()), 3);
 	ck_assert_int_eq(stop.phase, TREE_KILL);
 	ck_assert(stop.escalated);
 	ck_assert_int_eq(stop.killed, 3);
 	run_stop(&stop, &r);
-	ck_assert_uint_lt(tree_now() - start, 10 * SEC);
+	ck_assert_uint_lt(loop_now() - start, 10 * SEC);
 	ck_assert_killed_by(&r, pids, 3, SIGKILL);
-	ck_assert_int_eq(tree_stop_hurry(&stop, tree_now()), 0);
+	ck_assert_int_eq(tree_stop_hurry(&stop, loop_now()), 0);
 }
 END_TEST
 
@@ -1294,7 +1295,7 @@ START_TEST(test_tree_stop_deadline_keeps_to_the_grace_and_rechecks)
 	stop.grace_ns = 10 * SEC;
 	pid = spawn(H_IGNORE_TERM, 0, 0);
 	wait_ready(1, NULL);
-	t = tree_now();
+	t = loop_now();
 	ck_assert_int_eq(tree_stop_begin(&stop, t), 1);
 	for (i = 0; i < 30; i++) {
 		d = tree_stop_deadline(&stop);
@@ -1315,7 +1316,7 @@ START_TEST(test_tree_stop_deadline_keeps_to_the_grace_and_rechecks)
 	ck_assert_uint_gt(d, t);
 	ck_assert_uint_le(d - t, 50 * MS);
 	ck_assert_int_eq(WTERMSIG(await(pid)), SIGKILL);
-	ck_assert(tree_stop_step(&stop, tree_now()));
+	ck_assert(tree_stop_step(&stop, loop_now()));
 	ck_assert_uint_eq(tree_stop_deadline(&stop), UINT64_MAX);
 	reap_rest(&r);
 }
@@ -1332,7 +1333,7 @@ START_TEST(test_tree_stop_signals_the_group_as_a_whole)
 	stop.group = spawn(H_OWN_GROUP, 1, 0);
 	wait_ready(2, pids);
 	/* Both are counted, though the sweep leaves them to kill(-group). */
-	ck_assert_int_eq(tree_stop_begin(&stop, tree_now()), 2);
+	ck_assert_int_eq(tree_stop_begin(&stop, loop_now()), 2);
 	run_stop(&stop, &r);
 	ck_assert(!stop.escalated);
 	ck_assert_killed_by(&r, pids, 2, SIGTERM);
@@ -1356,7 +1357,7 @@ START_TEST(test_tree_stop_signals_the_group_before_children_outside_it)
 	wait_ready(2, pids);
 	kid = pids[0] == stop.group ? pids[1] : pids[0];
 	log_sends = true;
-	ck_assert_int_eq(tree_stop_begin(&stop, tree_now()), 2);
+	ck_assert_int_eq(tree_stop_begin(&stop, loop_now()), 2);
 	log_sends = false;
 	group_at = sent_at(-stop.group, SIGTERM);
 	kid_at = sent_at(kid, SIGTERM);
@@ -1386,7 +1387,7 @@ START_TEST(test_tree_stop_signals_orphans_adopted_during_the_grace)
 	stop.grace_ns = 3 * SEC;
 	deserter = spawn_deserter();
 	wait_ready(1, NULL);
-	ck_assert_int_eq(tree_stop_begin(&stop, tree_now()), 1);
+	ck_assert_int_eq(tree_stop_begin(&stop, loop_now()), 1);
 	wait_ready(1, &orphan);
 	run_stop(&stop, &r);
 	status = status_of(&r, deserter);
@@ -1410,9 +1411,9 @@ START_TEST(test_tree_stop_leaves_skipped_children_alone)
 	skip.pids = &keep;
 	skip.n = 1;
 	stop.skip = &skip;
-	ck_assert_int_eq(tree_stop_begin(&stop, tree_now()), 1);
+	ck_assert_int_eq(tree_stop_begin(&stop, loop_now()), 1);
 	ck_assert_int_eq(WTERMSIG(await(gone)), SIGKILL);
-	ck_assert(tree_stop_step(&stop, tree_now()));
+	ck_assert(tree_stop_step(&stop, loop_now()));
 	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 2);
 }
 END_TEST

@@ -34,7 +34,8 @@ Q = shlex.quote
 TIME_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 KEYS = {"version", "supervise_version", "command", "pid", "command_pid",
         "started_at", "ended_at", "duration_s", "reason", "signal",
-        "exit_status", "command_status", "stop", "teardown", "locks"}
+        "exit_status", "command_status", "stop", "teardown", "locks",
+        "output_dropped_bytes"}
 REASONS = {"exit", "timeout", "cancel", "parent-death", "lock-timeout",
            "exec-failed", "error"}
 # Slack (seconds) for comparing the record's times with the wall clock.
@@ -151,7 +152,7 @@ def is_num(v):
 
 def check_record(rec, *, command, pid, command_pid, reason, signal_name,
                  exit_status, command_status, stop, teardown, locks,
-                 t_before, t_after):
+                 t_before, t_after, dropped=0):
     """Checks every field of a parsed record.
 
     command_pid: the pid COMMAND wrote (it really was COMMAND), or None.
@@ -202,11 +203,13 @@ def check_record(rec, *, command, pid, command_pid, reason, signal_name,
         assert st is None, st
     else:
         assert isinstance(st, dict) and set(st) == {
-            "signal", "escalated_to_kill", "processes_signaled", "leftovers"}, st
+            "signal", "escalated_to_kill", "processes_signaled", "leftovers",
+            "unstoppable"}, st
         assert isinstance(st["signal"], str), st
         assert isinstance(st["escalated_to_kill"], bool), st
         assert is_int(st["processes_signaled"]) and st["processes_signaled"] >= 1, st
         assert is_int(st["leftovers"]) and st["leftovers"] >= 0, st
+        assert is_int(st["unstoppable"]) and st["unstoppable"] >= 0, st
         _match(st, stop, "stop")
     td = rec["teardown"]
     if teardown is None:
@@ -221,6 +224,7 @@ def check_record(rec, *, command, pid, command_pid, reason, signal_name,
         assert isinstance(td["timed_out"], bool), td
         assert is_num(td["duration_s"]) and 0 <= td["duration_s"] <= dur, td
         _match(td, teardown, "teardown")
+    assert rec["output_dropped_bytes"] == dropped, rec["output_dropped_bytes"]
     lk = rec["locks"]
     if callable(locks):
         assert locks(lk)

@@ -7,7 +7,7 @@
  * every small size (and one as large as supervise uses).
  */
 #include "fuzz.h"
-#include "lock.h"
+#include "lockfile.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

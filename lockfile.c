@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lock.h"
+#include "lockfile.h"
 #include "log.h"
 
 #define RECORD_MAGIC "supervise-lock 1\n"

@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
 #include <signal.h>
@@ -6,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lock.h"
-#include "locking.h"
+#include "lockfile.h"
+#include "lockwait.h"
 #include "log.h"
+#include "loop.h"
 #include "parse.h"
 #include "run.h"
 #include "signals.h"
-#include "tree.h"
 
 /* "waiting for lock X (held by ...)" */
 static void
@@ -34,11 +35,19 @@ say_waiting(const struct lock *l, enum log_level level, const char *what,
 	log_msg(level, "%s lock %s%s (held by %s)", what, l->path, after, who);
 }
 
+/* Signals read in one turn of the loop, decided on in order. */
+#define QUEUE_MAX 32
+
 /* The state of one wait for a lock. */
 struct lock_wait {
+	struct run *r;
 	struct lock *lock;
+	struct loop loop;
 	pid_t waiter;		/* the process in flock(), or 0 once reaped */
 	int status;		/* WAITING, HELD, or the status to exit with */
+	struct signalfd_siginfo q[QUEUE_MAX];
+	size_t nq;
+	bool read_failed;
 };
 
 enum {
@@ -53,15 +62,16 @@ enum {
  * of them decides.
  */
 static void
-on_wait_signal(struct run *r, struct lock_wait *w,
-	       const struct signalfd_siginfo *si)
+on_wait_signal(struct lock_wait *w, const struct signalfd_siginfo *si)
 {
+	struct run *r = w->r;
 	int sig = (int)si->ssi_signo, ws;
 	bool open = w->status == WAITING || w->status == HELD;
 	char name[32];
 	pid_t pid;
 
-	if (sig == SIGCHLD) {
+	switch (sig_classify(sig)) {
+	case SIGK_CHILD:
 		while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
 			if (pid != w->waiter) {
 				tree_skip_remove(&r->skip, pid);
@@ -73,40 +83,99 @@ on_wait_signal(struct run *r, struct lock_wait *w,
 					HELD : EXIT_FAILURE_SUPERVISE;
 			}
 		}
-	} else if (sig == SIG_PARENT_DEATH && open && r->parent != 0 &&
-		   getppid() != r->parent) {
-		log_info("parent process %d died while waiting for lock %s",
-			 (int)r->parent, w->lock->path);
-		r->reason = REASON_PARENT_DEATH;
-		w->status = 128 + SIGHUP;
-	} else if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP ||
-		    sig == SIGQUIT) && open) {
-		log_info("cancelled by %s while waiting for lock %s",
-			 sig_name(sig, name, sizeof(name)), w->lock->path);
-		r->reason = REASON_CANCEL;
-		r->cancel_sig = sig;
-		w->status = 128 + sig;
+		break;
+	case SIGK_PARENT_DEATH:
+		if (open && r->parent != 0 && getppid() != r->parent) {
+			log_info("parent process %d died while waiting for "
+				 "lock %s", (int)r->parent, w->lock->path);
+			run_set_reason(r, REASON_PARENT_DEATH, 0);
+			w->status = 128 + SIGHUP;
+		}
+		break;
+	case SIGK_CANCEL:
+		if (open) {
+			log_info("cancelled by %s while waiting for lock %s",
+				 sig_name(sig, name, sizeof(name)), w->lock->path);
+			run_set_reason(r, REASON_CANCEL, sig);
+			w->status = 128 + sig;
+		}
+		break;
+	case SIGK_TIMEOUT:
+	case SIGK_FORWARD:
+	case SIGK_JOB_CONTROL:
+	case SIGK_FRONT_DEATH:
+	case SIGK_OTHER:
+		/* No COMMAND yet: nothing to time out or forward to. */
+		break;
+	}
+}
+
+static void
+on_signalfd(void *ctx, int fd, short revents)
+{
+	struct lock_wait *w = ctx;
+	int rc = 1;
+
+	while (w->nq < QUEUE_MAX &&
+	       (rc = sig_read(&w->r->sig, &w->q[w->nq])) > 0) {
+		w->nq++;
+	}
+	if (rc < 0) {
+		w->read_failed = true;
 	}
 }
 
 /*
- * Waits, in an event loop of its own, for a process that takes the lock
- * with a blocking flock() on our shared open file description.  Returns
- * HELD once the lock is ours, GAVE_UP at the deadline, or the status to
- * exit with: 128+N on a cancel, 129 on the parent's death, 125 on errors.
+ * After a turn: the signals in the order read, then the deadlines.  Each
+ * batch of signals is read whole, so that a cancel that came with the
+ * lock is seen; one that comes later stays pending for the run's own
+ * loop.
+ */
+static void
+decide(struct lock_wait *w, int rc, uint64_t now, uint64_t deadline,
+       uint64_t *next)
+{
+	const uint64_t every = UINT64_C(30) * 1000000000;
+	size_t i;
+
+	for (i = 0; i < w->nq; i++) {
+		on_wait_signal(w, &w->q[i]);
+	}
+	w->nq = 0;
+	if (rc < 0 || w->read_failed) {
+		if (w->read_failed) {
+			log_error("cannot read signals: %s", strerror(errno));
+		}
+		w->status = EXIT_FAILURE_SUPERVISE;
+	} else if (w->status == WAITING && now >= deadline) {
+		w->status = GAVE_UP;
+	} else if (w->status == WAITING && now >= *next) {
+		say_waiting(w->lock, LOG_INFO, "waiting for", 0);
+		*next += every;
+	}
+}
+
+/*
+ * Waits, on the event engine, for a process that takes the lock with a
+ * blocking flock() on our shared open file description.  Returns HELD
+ * once the lock is ours, GAVE_UP at the deadline, or the status to exit
+ * with: 128+N on a cancel, 129 on the parent's death, 125 on errors.
  * COMMAND has not started: nothing to stop, no teardown.
  */
 static int
 wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 {
 	const uint64_t every = UINT64_C(30) * 1000000000;
-	struct lock_wait w = { .lock = l, .status = WAITING };
-	struct signalfd_siginfo si;
-	uint64_t now = tree_now(), next = now + every;
+	struct lock_wait w = { .r = r, .lock = l, .status = WAITING };
+	uint64_t now = loop_now(), next = now + every;
 	int rc, ws;
 
 	if (deadline <= now) {
 		return GAVE_UP;
+	}
+	loop_init(&w.loop);
+	if (loop_add(&w.loop, r->sig.fd, POLLIN, on_signalfd, &w) < 0) {
+		return EXIT_FAILURE_SUPERVISE;
 	}
 	w.waiter = lock_start_waiter(l);
 	if (w.waiter < 0) {
@@ -115,35 +184,45 @@ wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 	}
 	/* The first line even with -q: a silent hang would be a mystery. */
 	say_waiting(l, LOG_ERROR, "waiting for", 0);
-	/*
-	 * Until the waiter has the lock or something ends the wait.  Each
-	 * batch of signals is read whole, so that a cancel that came with
-	 * the lock is seen; one that comes later stays pending for the run's
-	 * own loop.
-	 */
 	while (w.status == WAITING) {
-		rc = sig_wait(&r->sig, deadline < next ? deadline : next);
-		now = tree_now();
-		while (rc > 0 && (rc = sig_read(&r->sig, &si)) > 0) {
-			on_wait_signal(r, &w, &si);
-		}
-		if (rc < 0) {
-			log_error("cannot wait for events: %s", strerror(errno));
-			w.status = EXIT_FAILURE_SUPERVISE;
-		} else if (w.status == WAITING && now >= deadline) {
-			w.status = GAVE_UP;
-		} else if (w.status == WAITING && now >= next) {
-			say_waiting(l, LOG_INFO, "waiting for", 0);
-			next += every;
-		}
+		rc = loop_turn(&w.loop, deadline < next ? deadline : next);
+		now = loop_now();
+		decide(&w, rc, now, deadline, &next);
 	}
 	if (w.waiter > 0) {
+		/*
+		 * It is our child and dies of SIGKILL at once (flock() sleeps
+		 * interruptibly), so this wait is short.
+		 */
 		kill(w.waiter, SIGKILL);
 		while (waitpid(w.waiter, &ws, 0) < 0 && errno == EINTR) {
 			continue;
 		}
 	}
 	return w.status;
+}
+
+/*
+ * Another name of a lock already held (a hard link, a bind mount, a path
+ * through a symbolic link to a directory): the same file.  Returns it,
+ * or NULL.
+ */
+static const struct lock *
+held_alias(const struct run *r, const struct lock *l)
+{
+	struct stat a, b;
+	size_t i;
+
+	if (fstat(l->fd, &a) < 0) {
+		return NULL;
+	}
+	for (i = 0; i < r->nlocks && &r->locks[i] != l; i++) {
+		if (r->locks[i].fd >= 0 && fstat(r->locks[i].fd, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			return &r->locks[i];
+		}
+	}
+	return NULL;
 }
 
 /*
@@ -169,14 +248,23 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 			rc = EXIT_FAILURE_SUPERVISE;
 			break;
 		}
+		l->same_as = held_alias(r, l);
+		if (l->same_as != NULL) {
+			/* flock() on a second description would wait for us. */
+			log_debug("lock %s is lock %s", l->path, l->same_as->path);
+			close(l->fd);
+			l->fd = -1;
+			rc = HELD;
+			break;
+		}
 		rc = lock_try(l);
 		if (rc == 0) {
 			rc = wait_for_lock(r, l, deadline);
 			if (rc == GAVE_UP) {
 				say_waiting(l, LOG_ERROR, "gave up waiting for",
 					    r->opt.lock_wait_ns == 0 ? 0 :
-					    tree_now() - start);
-				r->reason = REASON_LOCK_TIMEOUT;
+					    loop_now() - start);
+				run_set_reason(r, REASON_LOCK_TIMEOUT, 0);
 				rc = EXIT_TEMPFAIL;
 				break;
 			}
@@ -210,12 +298,12 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 		close(l->fd);
 		l->fd = -1;
 	}
-	l->wait_ns = tree_now() - t0;
+	l->wait_ns = loop_now() - t0;
 	return rc;
 }
 
 int
-locking_acquire(struct run *r)
+lockwait_acquire(struct run *r)
 {
 	uint64_t start, t0, deadline;
 	char dur[32];
@@ -235,7 +323,7 @@ locking_acquire(struct run *r)
 	 * runs from the end of the one before, so that the waits add up to
 	 * the time spent taking locks.
 	 */
-	start = t0 = tree_now();
+	start = t0 = loop_now();
 	deadline = r->opt.lock_wait_ns == DURATION_FOREVER ||
 		start + r->opt.lock_wait_ns < start ? UINT64_MAX :
 		start + r->opt.lock_wait_ns;
@@ -248,7 +336,9 @@ locking_acquire(struct run *r)
 		if (rc != HELD) {
 			return rc;
 		}
-		lock_write_holder(l, r->self, r->opt.command);
+		if (l->same_as == NULL) {
+			lock_write_holder(l, r->self, r->opt.command);
+		}
 		t0 += l->wait_ns;
 		log_debug("took lock %s after %s", l->path,
 			  fmt_duration(l->wait_ns, dur, sizeof(dur)));

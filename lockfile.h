@@ -1,5 +1,5 @@
-#ifndef SUPERVISE_LOCK_H
-#define SUPERVISE_LOCK_H
+#ifndef SUPERVISE_LOCKFILE_H
+#define SUPERVISE_LOCKFILE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@ struct lock {
 	char *key;		/* absolute path: the canonical order */
 	int fd;			/* open, close-on-exec; -1 until opened */
 	uint64_t wait_ns;	/* how long taking it took */
+	const struct lock *same_as;	/* another name of this lock, held */
 };
 
 /* Who holds a lock, as its holder wrote into the file. */

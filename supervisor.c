@@ -1,0 +1,575 @@
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+#include "loop.h"
+#include "parse.h"
+#include "supervisor.h"
+
+/* Signals read in one turn of the loop, decided on in order. */
+#define QUEUE_MAX 32
+
+struct supervisor {
+	struct run *r;
+	struct loop loop;
+	struct signalfd_siginfo q[QUEUE_MAX];
+	size_t nq;
+	bool read_failed;	/* the signalfd could not be read */
+	int td_fd;		/* the teardown's output, while registered */
+	size_t td_refusals;	/* of the teardown's stop, logged so far */
+};
+
+static void run_over(struct run *r, uint64_t now);
+
+/* Sets the exit status from the reason, once the run is over. */
+static void
+settle_status(struct run *r)
+{
+	struct shared *sh = r->sh;
+
+	switch (sh->reason) {
+	case REASON_EXIT:
+		sh->exit_status = child_exit_status(sh->cmd_wstatus);
+		break;
+	case REASON_TIMEOUT:
+		sh->exit_status = r->opt.preserve_status &&
+			sh->cmd_state == CMD_ENDED ?
+			child_exit_status(sh->cmd_wstatus) : EXIT_TIMEDOUT;
+		break;
+	case REASON_CANCEL:
+		sh->exit_status = 128 + sh->cancel_sig;
+		break;
+	case REASON_PARENT_DEATH:
+		sh->exit_status = 128 + SIGHUP;
+		break;
+	case REASON_EXEC_FAILED:
+		sh->exit_status = child_exec_status(r->exec_errno);
+		break;
+	case REASON_LOCK_TIMEOUT:
+		sh->exit_status = EXIT_TEMPFAIL;
+		break;
+	case REASON_NONE:
+	case REASON_ERROR:
+		sh->exit_status = EXIT_FAILURE_SUPERVISE;
+		break;
+	}
+	/* A process of the run lives on: no status may hide that. */
+	if (sh->abandoned > 0) {
+		sh->exit_status = EXIT_UNSTOPPABLE;
+	}
+}
+
+/* Starts the stop sequence for the reason just recorded. */
+static void
+begin_stop(struct run *r, uint64_t now)
+{
+	/* Never our own group (--foreground), nor one we no longer own. */
+	run_begin_stop(r, run_cmd_alive(r) && !r->opt.foreground ?
+		       r->sh->cmd_pid : 0, r->opt.kill_after_ns, now);
+	if (r->stop.phase == TREE_DONE) {
+		run_over(r, now);
+	}
+}
+
+static const char *
+stop_sig_name(const struct run *r, char *buf, size_t len)
+{
+	return sig_name(r->opt.kill_after_ns == 0 ? SIGKILL : r->opt.stop_signal,
+			buf, len);
+}
+
+/* While stopping or tearing down: a second event of the kind that ends
+ * a run.  A real second cancel skips the rest of the grace. */
+static void
+end_again(struct run *r, enum run_reason reason, int sig, pid_t from,
+	  bool relayed, uint64_t now)
+{
+	char name[32];
+	int n;
+
+	if (r->state == RUN_TEARDOWN) {
+		/* The teardown is bounded by its own deadline: let it finish. */
+		if (reason == REASON_PARENT_DEATH) {
+			log_info("parent process %d died; the teardown goes on",
+				 (int)from);
+		} else {
+			log_info("%s during the teardown; ignored",
+				 sig != 0 ? sig_name(sig, name, sizeof(name)) :
+				 "timeout");
+		}
+		return;
+	}
+	/*
+	 * "pkill supervise" reaches the supervisor directly and through the
+	 * front: one event, seen twice.  Only a real second signal skips
+	 * the grace.
+	 */
+	if (reason == REASON_CANCEL && sig == r->sh->cancel_sig &&
+	    from == r->cancel_from && from != 0 &&
+	    relayed != r->cancel_relayed) {
+		log_debug("%s from pid %d seen twice; once counts",
+			  sig_name(sig, name, sizeof(name)), (int)from);
+		return;
+	}
+	if (reason == REASON_CANCEL && r->stop.phase == TREE_GRACE) {
+		n = tree_stop_hurry(&r->stop, now);
+		r->sh->kill_at = now;
+		log_info("%s again; sending SIGKILL to %d process%s now",
+			 sig_name(sig, name, sizeof(name)), n,
+			 n == 1 ? "" : "es");
+	} else {
+		log_info("%s while stopping; ignored",
+			 reason == REASON_PARENT_DEATH ? "parent died" :
+			 sig_name(sig, name, sizeof(name)));
+	}
+}
+
+/* Says why the run is being stopped. */
+static void
+say_why(struct run *r, enum run_reason reason, int sig, pid_t from,
+	uint64_t now)
+{
+	char name[32], stop[32], dur[32], who[48] = "";
+
+	stop_sig_name(r, stop, sizeof(stop));
+	if (from > 0) {
+		snprintf(who, sizeof(who), " from pid %d", (int)from);
+	}
+	if (reason == REASON_TIMEOUT && sig == SIGALRM) {
+		log_info("timed out by SIGALRM%s after %s; stopping the run "
+			 "with %s", who, fmt_duration(now - r->cmd_started, dur,
+						      sizeof(dur)), stop);
+	} else if (reason == REASON_TIMEOUT) {
+		log_info("timed out after %s; stopping the run with %s",
+			 fmt_duration(r->opt.timeout_ns, dur, sizeof(dur)), stop);
+	} else if (reason == REASON_PARENT_DEATH) {
+		log_info("parent process %d died; stopping the run with %s",
+			 (int)from, stop);
+	} else if (r->front != 0 && sig == SIGKILL) {
+		log_info("front process %d died; stopping the run with %s",
+			 (int)r->front, stop);
+	} else {
+		log_info("cancelled by %s%s; stopping the run with %s",
+			 sig_name(sig, name, sizeof(name)), who, stop);
+	}
+}
+
+/*
+ * A cancel signal, the parent's death or a timeout: the first one ends the
+ * run and decides the status; later ones are handled by end_again().
+ */
+static void
+end_run(struct run *r, enum run_reason reason, int sig, pid_t from,
+	bool relayed, uint64_t now)
+{
+	if (r->state == RUN_STOPPING || r->state == RUN_TEARDOWN) {
+		end_again(r, reason, sig, from, relayed, now);
+		return;
+	}
+	if (r->state != RUN_RUNNING || !run_set_reason(r, reason, sig)) {
+		return;
+	}
+	r->cancel_from = from;
+	r->cancel_relayed = relayed;
+	say_why(r, reason, sig, from, now);
+	begin_stop(r, now);
+}
+
+/* COMMAND is gone: stop what it left behind, or finish. */
+static void
+command_ended(struct run *r, uint64_t now)
+{
+	char stop[32];
+	int n;
+
+	run_set_reason(r, REASON_EXIT, 0);
+	r->sh->exit_status = child_exit_status(r->sh->cmd_wstatus);
+	begin_stop(r, now);
+	n = r->stop.signalled;
+	if (n > 0) {
+		log_info("command exited; stopping %d leftover process%s with %s",
+			 n, n == 1 ? "" : "es", stop_sig_name(r, stop, sizeof(stop)));
+	}
+}
+
+/* Reaps every child that has exited; signals merge, so loop until none. */
+static void
+reap(struct run *r, uint64_t now)
+{
+	char dur[32];
+	pid_t pid;
+	int ws;
+
+	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+		if (pid != r->sh->cmd_pid || !run_cmd_alive(r)) {
+			/* The teardown, an adopted orphan, or a child we inherited. */
+			teardown_reaped(&r->td, pid, ws);
+			tree_skip_remove(&r->skip, pid);
+			continue;
+		}
+		r->sh->cmd_wstatus = ws;
+		r->sh->cmd_state = CMD_ENDED;
+		log_debug("command exited with status %d after %s",
+			  child_exit_status(ws),
+			  fmt_duration(now - r->cmd_started, dur, sizeof(dur)));
+		if (r->state == RUN_RUNNING) {
+			command_ended(r, now);
+		}
+	}
+}
+
+static void
+forward(struct run *r, int sig)
+{
+	char name[32];
+
+	if (!run_cmd_alive(r) || r->state != RUN_RUNNING) {
+		return;
+	}
+	/* COMMAND's group, unless that is our own (--foreground). */
+	kill(r->opt.foreground ? r->sh->cmd_pid : -r->sh->cmd_pid, sig);
+	log_debug("forwarded %s to the command", sig_name(sig, name, sizeof(name)));
+}
+
+static void
+on_parent_death(struct run *r, bool relayed, pid_t from, uint64_t now)
+{
+	if (relayed) {
+		end_run(r, REASON_PARENT_DEATH, SIGHUP, from, true, now);
+	} else if (r->front == 0 && r->parent != 0) {
+		/*
+		 * The signal also comes when only the parent thread that started
+		 * us ended; siginfo cannot tell, a changed parent pid can.
+		 */
+		if (getppid() != r->parent) {
+			end_run(r, REASON_PARENT_DEATH, SIGHUP, r->parent, false, now);
+		} else {
+			log_debug("a thread of parent process %d ended; the process "
+				  "lives on", (int)r->parent);
+		}
+	}
+}
+
+/* Decides on one signal read from the signalfd. */
+static void
+on_signal(struct run *r, const struct signalfd_siginfo *si, uint64_t now)
+{
+	int sig = (int)si->ssi_signo;
+	pid_t from;
+	bool relayed = sig_is_relayed(si, r->front, &from);
+
+	switch (sig_classify(sig)) {
+	case SIGK_CHILD:
+		reap(r, now);
+		break;
+	case SIGK_PARENT_DEATH:
+		on_parent_death(r, relayed, from, now);
+		break;
+	case SIGK_FRONT_DEATH:
+		if (r->front != 0 && getppid() != r->front) {
+			end_run(r, REASON_CANCEL, SIGKILL, 0, false, now);
+		}
+		break;
+	case SIGK_TIMEOUT:
+		end_run(r, REASON_TIMEOUT, SIGALRM, from, relayed, now);
+		break;
+	case SIGK_FORWARD:
+		forward(r, sig);
+		break;
+	case SIGK_CANCEL:
+		end_run(r, REASON_CANCEL, sig, from, relayed, now);
+		break;
+	case SIGK_JOB_CONTROL:
+	case SIGK_OTHER:
+		break;
+	}
+}
+
+/*
+ * Nothing of the tree is alive; COMMAND may still be an unreaped zombie
+ * (it died just as the stop began).  Collect it, so its status is known.
+ * WNOHANG: a COMMAND the stop gave up on is still alive, and is not
+ * waited for.
+ */
+static void
+collect_command(struct run *r)
+{
+	int ws;
+
+	if (run_cmd_alive(r) && waitpid(r->sh->cmd_pid, &ws, WNOHANG) ==
+	    r->sh->cmd_pid) {
+		r->sh->cmd_wstatus = ws;
+		r->sh->cmd_state = CMD_ENDED;
+	}
+}
+
+/*
+ * Nothing of the run's tree is left: settle the status and start the
+ * teardown when this end calls for it and the front has not taken it (it
+ * does only after our death, so this claim normally wins).
+ */
+static void
+run_over(struct run *r, uint64_t now)
+{
+	struct shared *sh = r->sh;
+	char cs[64];
+
+	collect_command(r);
+	settle_status(r);
+	r->state = RUN_DONE;
+	if (!teardown_is_due(&r->td, run_event(sh->reason, sh->exit_status)) ||
+	    !teardown_claim(&sh->teardown_claim, TEARDOWN_BY_SUPERVISOR)) {
+		return;
+	}
+	run_command_status(sh->reason == REASON_EXEC_FAILED ? CMD_NOT_STARTED :
+			   sh->cmd_state, sh->cmd_wstatus, cs, sizeof(cs));
+	if (teardown_start(&r->td, run_reason_name(sh->reason),
+			   sh->exit_status, cs, r->front != 0 ? r->front : r->self,
+			   &r->sig, now) == 0) {
+		r->state = RUN_TEARDOWN;
+	} else if (sh->exit_status == 0) {
+		sh->exit_status = EXIT_TEARDOWN_FAILED;
+	}
+}
+
+/* The deadlines of the state the run is in, after the signals. */
+static void
+on_time(struct supervisor *s, uint64_t now, bool reaped)
+{
+	struct run *r = s->r;
+
+	if (r->state == RUN_RUNNING && now >= r->timeout_at) {
+		end_run(r, REASON_TIMEOUT, 0, 0, false, now);
+		return;
+	}
+	if (r->state == RUN_TEARDOWN &&
+	    (reaped || now >= teardown_deadline(&r->td))) {
+		bool over = teardown_step(&r->td, now);
+
+		run_report_refusals(r, &r->td.stop, &s->td_refusals);
+		if (over) {
+			if (teardown_failed(&r->td) && r->sh->exit_status == 0) {
+				r->sh->exit_status = EXIT_TEARDOWN_FAILED;
+			}
+			r->state = RUN_DONE;
+		}
+		return;
+	}
+	if (r->state == RUN_STOPPING && run_stop_step(r, now, reaped)) {
+		run_over(r, now);
+	}
+}
+
+/* Callbacks: they only record (signals) or copy output. */
+static void
+on_signalfd(void *ctx, int fd, short revents)
+{
+	struct supervisor *s = ctx;
+	int rc = 1;
+
+	while (s->nq < QUEUE_MAX &&
+	       (rc = sig_read(&s->r->sig, &s->q[s->nq])) > 0) {
+		s->nq++;
+	}
+	if (rc < 0) {
+		s->read_failed = true;
+	}
+}
+
+static void
+on_teardown_output(void *ctx, int fd, short revents)
+{
+	struct supervisor *s = ctx;
+
+	teardown_pump(&s->r->td);
+}
+
+/* Keeps the teardown's output pipe registered exactly while it is open. */
+static void
+watch_teardown_output(struct supervisor *s)
+{
+	int fd = s->r->td.out_fd;
+
+	if (s->td_fd >= 0 && s->td_fd != fd) {
+		loop_remove(&s->loop, s->td_fd);
+		s->td_fd = -1;
+	}
+	if (fd >= 0 && s->td_fd < 0 && s->r->state == RUN_TEARDOWN) {
+		loop_add(&s->loop, fd, POLLIN, on_teardown_output, s);
+		s->td_fd = fd;
+	}
+}
+
+/*
+ * One turn's decisions: the signals in the order read (a cancel read with
+ * COMMAND's exit in the same batch comes first, as the kernel queues
+ * lower signal numbers first), then the deadlines.
+ */
+static void
+decide(struct supervisor *s, int rc, uint64_t now)
+{
+	struct run *r = s->r;
+	bool reaped = false;
+	size_t i;
+
+	for (i = 0; i < s->nq; i++) {
+		reaped |= s->q[i].ssi_signo == SIGCHLD;
+		on_signal(r, &s->q[i], now);
+	}
+	s->nq = 0;
+	if ((rc < 0 || s->read_failed) && r->state == RUN_RUNNING) {
+		/* Blind to signals now: end the run while deadlines still work. */
+		if (s->read_failed) {
+			log_error("cannot read signals: %s", strerror(errno));
+		}
+		run_set_reason(r, REASON_ERROR, 0);
+		begin_stop(r, now);
+	}
+	s->read_failed = false;
+	on_time(s, now, reaped);
+	watch_teardown_output(s);
+}
+
+/*
+ * The kernel clears COMMAND's parent-death signal when its exec changes
+ * credentials; say so once.  The subreaper sweep still covers COMMAND
+ * while we live.
+ */
+static void
+warn_if_creds_change(const struct run *r)
+{
+	char path[4096];
+	const char *why;
+
+	if (child_find_executable(r->opt.command[0], path, sizeof(path)) < 0) {
+		return;
+	}
+	why = caps_exec_changes_creds(path, r->opt.no_new_privs);
+	if (why != NULL) {
+		log_info("warning: running '%s' changes credentials (%s): the "
+			 "kernel clears its parent-death signal", path, why);
+	}
+}
+
+/*
+ * Starts COMMAND.  Returns 0, or -1 when it did not start: with the reason
+ * REASON_EXEC_FAILED (the run is over, perhaps with a teardown to run)
+ * or REASON_ERROR.
+ */
+static int
+start_command(struct run *r)
+{
+	struct child_spec spec;
+	pid_t pid;
+	int ws;
+
+	child_spec_init(&spec, r->opt.command, &r->sig);
+	spec.new_session = !r->opt.foreground;
+	spec.die_with_parent = true;
+	spec.caps = &r->caps;
+	spec.no_new_privs = r->opt.no_new_privs;
+	spec.pid_slot = &r->sh->cmd_pid;
+	warn_if_creds_change(r);
+
+	pid = child_start(&spec, &r->exec_errno);
+	if (pid < 0) {
+		log_error("cannot start the command: %s", strerror(errno));
+		r->sh->cmd_pid = 0;
+		run_set_reason(r, REASON_ERROR, 0);
+		return -1;
+	}
+	r->cmd_started = loop_now();
+	if (r->exec_errno != 0) {
+		if (r->exec_errno < 0) {
+			log_error("cannot set up the command: %s",
+				  strerror(-r->exec_errno));
+		} else {
+			log_error("cannot run '%s': %s", r->opt.command[0],
+				  strerror(r->exec_errno));
+		}
+		/* It reported why and exits at once, having forked nothing. */
+		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+			continue;
+		}
+		r->sh->cmd_wstatus = ws;
+		r->sh->cmd_state = CMD_ENDED;
+		run_set_reason(r, r->exec_errno < 0 ? REASON_ERROR :
+			       REASON_EXEC_FAILED, 0);
+		return -1;
+	}
+	r->sh->cmd_state = CMD_RUNNING;
+	r->state = RUN_RUNNING;
+	r->timeout_at = r->opt.timeout_ns == 0 ? LOOP_NEVER :
+		r->cmd_started + r->opt.timeout_ns < r->cmd_started ?
+		LOOP_NEVER : r->cmd_started + r->opt.timeout_ns;
+	log_debug("started '%s' as pid %d", r->opt.command[0], (int)pid);
+	return 0;
+}
+
+int
+supervisor_set_up(struct run *r, pid_t front)
+{
+	/* The children inherited at start are the front's, not ours. */
+	tree_skip_free(&r->skip);
+	r->front = front;
+	r->parent = 0;
+	/*
+	 * A session of our own, so that a SIGKILL to the caller's process
+	 * group does not reach us.  Then the same order as for the parent:
+	 * arm the death signal, then compare with the pid from before fork.
+	 */
+	if (setsid() < 0 || prctl(PR_SET_PDEATHSIG, SIG_FRONT_DEATH) < 0 ||
+	    prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		log_error("cannot set up the supervisor process: %s",
+			  strerror(errno));
+		run_set_reason(r, REASON_ERROR, 0);
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	if (getppid() != front) {
+		log_info("front process %d died before the command started",
+			 (int)front);
+		run_set_reason(r, REASON_CANCEL, SIGKILL);
+		return 128 + SIGKILL;
+	}
+	return -1;
+}
+
+int
+supervisor_run(struct run *r)
+{
+	struct supervisor s = { .r = r, .td_fd = -1 };
+	uint64_t now;
+	int rc;
+
+	loop_init(&s.loop);
+	if (loop_add(&s.loop, r->sig.fd, POLLIN, on_signalfd, &s) < 0) {
+		log_error("cannot wait for signals: %s", strerror(errno));
+		run_set_reason(r, REASON_ERROR, 0);
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	if (start_command(r) < 0) {
+		if (r->sh->reason != REASON_EXEC_FAILED) {
+			settle_status(r);
+			return r->sh->exit_status;
+		}
+		run_over(r, r->cmd_started);
+		watch_teardown_output(&s);
+	}
+	/*
+	 * From here on COMMAND exists: never leave the loop while any process
+	 * of its tree lives.  A failure of our own is recorded as the reason,
+	 * the tree is stopped, and the loop ends through its normal exit.
+	 */
+	while (r->state != RUN_DONE) {
+		rc = loop_turn(&s.loop, run_next_deadline(r));
+		now = loop_now();
+		decide(&s, rc, now);
+	}
+	return r->sh->exit_status;
+}
