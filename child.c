@@ -4,8 +4,10 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,10 +162,114 @@ fail:
 	_exit(err < 0 ? EXIT_FAILURE_SUPERVISE : child_exec_status(err));
 }
 
+/*
+ * clone3(2) with CLONE_PARENT_SETTID: the kernel stores the child's pid in
+ * *slot before either process runs on.  Without a stack and CLONE_VM this
+ * is fork() itself, minus glibc's bookkeeping (its fork handlers do not
+ * run), which the child, with async-signal-safe calls then exec, does not
+ * need.  Unlike clone(2), whose argument order differs between
+ * architectures (s390x swaps the first two), clone3 takes one struct of
+ * one layout everywhere.  Returns as fork() does.
+ */
+static pid_t
+clone3_settid(pid_t *slot)
+{
+#ifdef SYS_clone3
+	struct clone_args args = {
+		.flags = CLONE_PARENT_SETTID,
+		.parent_tid = (uint64_t)(uintptr_t)slot,
+		.exit_signal = SIGCHLD,
+	};
+
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+#else
+	(void)slot;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * fork(), for where clone3 is missing: Linux before 5.3, or a seccomp
+ * filter that refuses it (container runtimes answer ENOSYS or EPERM).
+ * The parent stores the pid itself, so the child waits on a pipe until it
+ * has: whoever shares the slot must know of every child that may run
+ * COMMAND.  Should the parent die first, the child reads end of file
+ * (it closed its own write end) and exits without running anything.
+ * Returns as fork() does; in the parent, *go_err is 0, or the errno of a
+ * failed release, after which the child exits as if the parent had died.
+ */
+static pid_t
+fork_settid(pid_t *slot, int *go_err)
+{
+	int go[2], err;
+	ssize_t n;
+	char c = 0;
+	pid_t pid;
+
+	*go_err = 0;
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(go[1]);
+		do {
+			n = read(go[0], &c, 1);
+		} while (n < 0 && errno == EINTR);
+		if (n != 1) {
+			_exit(EXIT_FAILURE_SUPERVISE);
+		}
+		close(go[0]);
+		return 0;
+	}
+	err = errno;
+	close(go[0]);
+	if (pid > 0) {
+		/*
+		 * The write is a system call: the store is done before it.
+		 * It fails only if the child was killed meanwhile (EPIPE:
+		 * supervise ignores SIGPIPE).
+		 */
+		*slot = pid;
+		while ((n = write(go[1], &c, 1)) < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n != 1) {
+			*go_err = n < 0 ? errno : EIO;
+		}
+	}
+	close(go[1]);
+	errno = err;
+	return pid;
+}
+
+/*
+ * Starts the child process, as fork() does.  With a slot, the pid is in
+ * *slot before the child runs on: should we die right after, the front,
+ * which shares the slot, knows that the child exists.  *go_err as for
+ * fork_settid().
+ */
+static pid_t
+start_process(pid_t *slot, int *go_err)
+{
+	pid_t pid;
+
+	*go_err = 0;
+	if (slot == NULL) {
+		return fork();
+	}
+	pid = clone3_settid(slot);
+	if (pid >= 0 || (errno != ENOSYS && errno != EPERM)) {
+		return pid;
+	}
+	return fork_settid(slot, go_err);
+}
+
 pid_t
 child_start(const struct child_spec *spec, int *exec_errno)
 {
-	int fds[2], err = 0;
+	int fds[2], err = 0, go_err;
 	ssize_t n;
 	pid_t pid;
 
@@ -171,22 +277,7 @@ child_start(const struct child_spec *spec, int *exec_errno)
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		return -1;
 	}
-	if (spec->pid_slot != NULL) {
-		/*
-		 * The kernel stores the pid (CLONE_PARENT_SETTID) before
-		 * either process runs on: should we die right after, the
-		 * front, which shares the slot, knows that the child exists.
-		 * Without a stack and CLONE_VM this is fork() itself, minus
-		 * glibc's bookkeeping, which the child (async-signal-safe
-		 * calls, then exec) does not need.  Of the arguments after
-		 * the slot, the order differs between architectures; both
-		 * are unused (0).
-		 */
-		pid = (pid_t)syscall(SYS_clone, CLONE_PARENT_SETTID | SIGCHLD,
-				     NULL, spec->pid_slot, NULL, 0);
-	} else {
-		pid = fork();
-	}
+	pid = start_process(spec->pid_slot, &go_err);
 	if (pid == 0) {
 		close(fds[0]);
 		run_child(spec, fds[1]);
@@ -208,7 +299,10 @@ child_start(const struct child_spec *spec, int *exec_errno)
 		n = read(fds[0], &err, sizeof(err));
 	} while (n < 0 && errno == EINTR);
 	close(fds[0]);
-	if (n == (ssize_t)sizeof(err)) {
+	if (go_err != 0) {
+		/* The child was never released: it exits without a report. */
+		*exec_errno = -go_err;
+	} else if (n == (ssize_t)sizeof(err)) {
 		*exec_errno = err != 0 ? err : EIO;
 	}
 	return pid;

@@ -123,18 +123,42 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /*
+ * True when a '?' from getopt_long() is for a long option that takes no
+ * argument but was given one ("--quiet=1"): glibc then sets optopt to the
+ * option's val instead of 0.  An unknown short option cannot be mistaken
+ * for this, as every short letter that is also a val here ('h', 'q', 'v',
+ * 'V') is a known short option, and the other vals are not chars.
+ */
+static bool
+is_unwanted_argument(int c)
+{
+	const struct option *o;
+
+	if (c != '?' || optopt == 0) {
+		return false;
+	}
+	for (o = long_options; o->name != NULL; o++) {
+		if (o->val == optopt && o->has_arg == no_argument) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * The option's name as the user typed it, for messages.  getopt_long()
  * sets optopt to 0 for an unknown long option, which it has moved optind
  * past; an unknown short one may sit in a cluster ("-xq") that optind has
  * not passed yet, so argv cannot name it.  A missing argument is always
- * for the last option of argv[optind - 1].
+ * for the last option of argv[optind - 1], and so is an argument given to
+ * a long option that takes none.
  */
 static const char *
 typed_name(char **argv, int c, char *buf, size_t len)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
 	bool is_long = c == ':' ? arg != NULL && strncmp(arg, "--", 2) == 0 :
-		optopt == 0;
+		optopt == 0 || is_unwanted_argument(c);
 
 	if (is_long && arg != NULL) {
 		snprintf(buf, len, "%.*s", (int)strcspn(arg, "="), arg);
@@ -258,6 +282,11 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return fail(err, errlen, "option '%s' requires an argument",
 			    typed_name(argv, c, name, sizeof(name)));
 	default:
+		if (is_unwanted_argument(c)) {
+			return fail(err, errlen,
+				    "option '%s' doesn't allow an argument",
+				    typed_name(argv, c, name, sizeof(name)));
+		}
 		return fail(err, errlen, "unknown option '%s'",
 			    typed_name(argv, c, name, sizeof(name)));
 	}

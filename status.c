@@ -285,6 +285,7 @@ status_prepare(struct status_target *t, const char *path)
 	free(b);
 }
 
+/* Returns 0, or -1 with errno set (EIO when nothing could be written). */
 static int
 write_all(int fd, const char *p, size_t n)
 {
@@ -295,6 +296,9 @@ write_all(int fd, const char *p, size_t n)
 		if (w < 0 && errno == EINTR) {
 			continue;
 		}
+		if (w == 0) {
+			errno = EIO;
+		}
 		if (w <= 0) {
 			return -1;
 		}
@@ -304,12 +308,64 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * Writes b into the new file tmp in dir and syncs it: a rename shows the
+ * new name at once, and after a crash it could name a file whose data
+ * never reached the disk.  Returns 0, or an errno with the file closed
+ * and removed.
+ */
+static int
+write_temp(int dir, const char *tmp, const struct json_buf *b)
+{
+	int fd, err = 0;
+
+	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0644);
+	if (fd < 0) {
+		return errno;
+	}
+	if (write_all(fd, b->data, b->len) < 0 || fsync(fd) < 0) {
+		err = errno;
+	}
+	/* A network file system may report a failed write only here. */
+	if (close(fd) < 0 && err == 0) {
+		err = errno;
+	}
+	if (err != 0) {
+		unlinkat(dir, tmp, 0);
+	}
+	return err;
+}
+
+/*
+ * The rename is a change to the directory, which reaches the disk only
+ * when the directory itself is synced.  dir may be an O_PATH descriptor,
+ * which fsync() refuses: the directory is opened again to read.  Returns
+ * 0 or an errno.
+ */
+static int
+sync_dir(int dir)
+{
+	int fd, err = 0;
+
+	fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		return errno;
+	}
+	if (fsync(fd) < 0) {
+		err = errno;
+	}
+	close(fd);
+	return err;
+}
+
 int
 status_write(const struct status_target *t, const struct status_info *si)
 {
 	struct json_buf b = { 0 };
 	char tmp[64], *dpath = NULL;
-	int dir = t->dir_fd, fd = -1, err = 0;
+	const char *doing = "write status file";
+	int dir = t->dir_fd, err = 0;
 	static unsigned serial;
 
 	if (t->path == NULL) {
@@ -336,35 +392,26 @@ status_write(const struct status_target *t, const struct status_info *si)
 	/* Unique among writers: front and supervisor have different pids. */
 	snprintf(tmp, sizeof(tmp), ".supervise-status.%d.%u.tmp", (int)getpid(),
 		 serial++);
-	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = errno;
+	err = write_temp(dir, tmp, &b);
+	if (err != 0) {
 		goto out;
 	}
-	if (write_all(fd, b.data, b.len) < 0 || close(fd) < 0) {
-		err = errno != 0 ? errno : EIO;
-		fd = -1;
-		unlinkat(dir, tmp, 0);
-		goto out;
-	}
-	fd = -1;
 	if (renameat(dir, tmp, dir, t->base) < 0) {
 		err = errno;
 		unlinkat(dir, tmp, 0);
+		goto out;
 	}
+	/* The record is in place; only whether it survives a crash is not. */
+	doing = "sync the directory of status file";
+	err = sync_dir(dir);
 out:
-	if (fd >= 0) {
-		close(fd);
-	}
 	if (dir >= 0 && dir != t->dir_fd) {
 		close(dir);
 	}
 	free(dpath);
 	free(b.data);
 	if (err != 0) {
-		log_error("cannot write status file '%s': %s", t->path,
-			  strerror(err));
+		log_error("cannot %s '%s': %s", doing, t->path, strerror(err));
 		return -1;
 	}
 	return 0;

@@ -49,9 +49,11 @@ struct status_info {
 void status_prepare(struct status_target *t, const char *path);
 
 /*
- * Writes the record as one JSON object, atomically: a temporary file in
- * the same directory, then rename(2), which replaces a symlink at the path
- * rather than following it.  Returns 0, or -1 after logging why.
+ * Writes the record as one JSON object, atomically and durably: a
+ * temporary file in the same directory, synced, then rename(2), which
+ * replaces a symlink at the path rather than following it, then the
+ * directory synced.  Returns 0, or -1 after logging why; a failure before
+ * the rename leaves neither the temporary file nor a descriptor behind.
  */
 int status_write(const struct status_target *t, const struct status_info *si);
 

@@ -1,13 +1,20 @@
 /* child.c: exit statuses, and forking and exec'ing COMMAND. */
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check_suites.h"
@@ -56,6 +63,13 @@ teardown(void)
 	snprintf(sub, sizeof(sub), "%s/dir", dir);
 	rmdir(sub);
 	unlink(file);
+	/* What the tests of how the process is made leave. */
+	snprintf(sub, sizeof(sub), "%s/slot", dir);
+	unlink(sub);
+	snprintf(sub, sizeof(sub), "%s/out", dir);
+	unlink(sub);
+	snprintf(sub, sizeof(sub), "%s/ran", dir);
+	unlink(sub);
 	rmdir(dir);
 }
 
@@ -148,6 +162,8 @@ START_TEST(test_child_exec_status_not_runnable_is_126)
 	ck_assert_int_eq(child_exec_status(E2BIG), 126);
 }
 END_TEST
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static pid_t
 start(char **argv, bool new_session, int *exec_errno)
@@ -466,7 +482,300 @@ START_TEST(test_child_start_command_dies_with_its_parent)
 }
 END_TEST
 
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ---- how the process is made: clone3, or fork() where it is missing ---- */
+
+/*
+ * fork() counts its calls in the parent, and while after_fork is set,
+ * runs it there right after the child is made: the moment between the
+ * fork and the parent's storing the pid, made long (a sleep) or fatal (an
+ * exit) on purpose.
+ */
+static void (*after_fork)(void);
+static int fork_calls;
+
+/* The C library's fork(), found before main(). */
+static pid_t (*real_fork)(void);
+
+static void __attribute__((constructor))
+find_real_fork(void)
+{
+	real_fork = (pid_t (*)(void))dlsym(RTLD_NEXT, "fork");
+}
+
+pid_t
+fork(void)
+{
+	pid_t pid = real_fork();
+
+	if (pid > 0) {
+		fork_calls++;
+		if (after_fork != NULL) {
+			after_fork();
+		}
+	}
+	return pid;
+}
+
+static void
+sleep_a_while(void)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 300 * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+		continue;
+	}
+}
+
+static void
+die_at_once(void)
+{
+	_exit(0);
+}
+
+/*
+ * Makes clone3 fail with err in this process and what it starts, as a
+ * seccomp filter of a container runtime does.  Only this architecture's
+ * own system call numbers are looked at: the process makes no other kind
+ * of call.  Returns 0 or -1; never asserts (it runs in a process of the
+ * test's own).
+ */
+static int
+refuse_clone3(int err)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		/* clone3: on to the refusal; anything else: past it. */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K,
+			 SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {
+		.len = (unsigned short)(sizeof(f) / sizeof(f[0])),
+		.filter = f,
+	};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		return -1;
+	}
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* Whether this kernel (and whatever filters us) has clone3. */
+static bool
+have_clone3(void)
+{
+	/* A size below the first version's: EINVAL where clone3 exists. */
+	return syscall(SYS_clone3, NULL, 0) < 0 && errno != ENOSYS &&
+	       errno != EPERM;
+}
+
+enum way {
+	WAY_CLONE3,		/* as the system is: clone3 must be there */
+	WAY_FORK_ENOSYS,	/* clone3 refused with ENOSYS (Linux < 5.3) */
+	WAY_FORK_EPERM,		/* clone3 refused with EPERM (some runtimes) */
+};
+
+/*
+ * What a child_start() in a process of the test's own did.  The slot is
+ * in a shared file mapping: the kernel or the parent stores into it, and
+ * COMMAND can read it through the file.
+ */
+struct started {
+	pid_t slot;
+	pid_t pid;		/* child_start()'s answer */
+	int start_errno;	/* errno when pid < 0 */
+	int exec_errno;
+	int wstatus;		/* COMMAND's */
+	int forks;		/* fork() calls child_start() made */
+	int setup_errno;	/* 0, or why the process could not be set up */
+};
+
+static struct started *
+map_slot_file(const char *path)
+{
+	struct started *st;
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)sizeof(*st)), 0);
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		  0);
+	close(fd);
+	ck_assert_ptr_ne(st, MAP_FAILED);
+	return st;
+}
+
+/*
+ * Refuses clone3 as way says, then starts argv; in a process of its own.
+ * The refusal is inherited by COMMAND, which may still fork.
+ */
+static void __attribute__((noreturn))
+start_one_way(enum way way, char **argv, struct started *st,
+	      void (*hook)(void))
+{
+	struct child_spec spec;
+	int r = 0;
+
+	if (way != WAY_CLONE3) {
+		r = refuse_clone3(way == WAY_FORK_ENOSYS ? ENOSYS : EPERM);
+	}
+	if (r < 0 || sig_setup(&ss) < 0) {
+		st->setup_errno = errno;
+		_exit(1);
+	}
+	child_spec_init(&spec, argv, &ss);
+	spec.pid_slot = &st->slot;
+	after_fork = hook;
+	fork_calls = 0;
+	st->exec_errno = -1;
+	st->pid = child_start(&spec, &st->exec_errno);
+	st->start_errno = errno;
+	st->forks = fork_calls;
+	after_fork = NULL;
+	if (st->pid > 0) {
+		while (waitpid(st->pid, &st->wstatus, 0) < 0 && errno == EINTR) {
+			continue;
+		}
+	}
+	_exit(0);
+}
+
+static void
+run_one_way(enum way way, char **argv, struct started *st)
+{
+	pid_t mid;
+
+	mid = fork();
+	ck_assert_int_ge(mid, 0);
+	if (mid == 0) {
+		/* fork() sleeps before the parent stores the pid. */
+		start_one_way(way, argv, st, sleep_a_while);
+	}
+	ck_assert_int_eq(reap(mid, 0), 0);
+	ck_assert_msg(st->setup_errno == 0, "cannot set up: %s",
+		      strerror(st->setup_errno));
+	ck_assert_msg(st->pid > 0, "child_start: %s",
+		      strerror(st->start_errno));
+	/* The way asked for is the way taken. */
+	ck_assert_int_eq(st->forks, way == WAY_CLONE3 ? 0 : 1);
+}
+
+static const enum way ways[] = {
+	WAY_CLONE3, WAY_FORK_ENOSYS, WAY_FORK_EPERM,
+};
+
+static const char *const way_names[] = {
+	"clone3", "fork after ENOSYS", "fork after EPERM",
+};
+
+/*
+ * COMMAND finds its own pid in the slot when it runs: with clone3 the
+ * kernel put it there before the child ran; with fork(), the child waited
+ * until the parent had, which a parent slow to do so (after_fork sleeps)
+ * shows.
+ */
+START_TEST(test_child_start_puts_the_pid_in_the_slot_before_the_command_runs)
+{
+	enum way way = ways[_i];
+	char slot_file[320], out[320], cmd[1024], got[128] = "";
+	struct started *st;
+	int self = 0, seen = -1;
+	FILE *f;
+
+	if (way == WAY_CLONE3 && !have_clone3()) {
+		return;	/* nothing to test: child_start() uses fork() here */
+	}
+	snprintf(slot_file, sizeof(slot_file), "%s/slot", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	st = map_slot_file(slot_file);
+	snprintf(cmd, sizeof(cmd),
+		 "slot=$(od -An -td4 -N4 %s) && echo $$ $slot > %s",
+		 slot_file, out);
+	run_one_way(way, (char *[]){ "sh", "-c", cmd, NULL }, st);
+	ck_assert_int_eq(st->exec_errno, 0);
+	ck_assert_int_eq(st->slot, st->pid);
+	ck_assert_int_eq(child_exit_status(st->wstatus), 0);
+	f = fopen(out, "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(got, sizeof(got), f));
+	fclose(f);
+	ck_assert_int_eq(sscanf(got, "%d %d", &self, &seen), 2);
+	ck_assert_int_eq(self, st->pid);
+	ck_assert_msg(seen == self, "%s: COMMAND %d saw %d in the slot",
+		      way_names[_i], self, seen);
+	munmap(st, sizeof(*st));
+}
+END_TEST
+
+/* Whichever way the process was made, a failed exec is reported. */
+START_TEST(test_child_start_reports_a_failed_exec_either_way)
+{
+	enum way way = ways[_i];
+	char slot_file[320];
+	struct started *st;
+
+	if (way == WAY_CLONE3 && !have_clone3()) {
+		return;
+	}
+	snprintf(slot_file, sizeof(slot_file), "%s/slot", dir);
+	st = map_slot_file(slot_file);
+	run_one_way(way, (char *[]){ "supervise-test-no-such-command", NULL },
+		    st);
+	ck_assert_msg(st->exec_errno == ENOENT, "%s: exec errno %d (%s)",
+		      way_names[_i], st->exec_errno,
+		      strerror(st->exec_errno));
+	ck_assert_int_eq(st->slot, st->pid);
+	ck_assert(WIFEXITED(st->wstatus));
+	ck_assert_int_eq(WEXITSTATUS(st->wstatus), 127);
+	munmap(st, sizeof(*st));
+}
+END_TEST
+
+/*
+ * With fork(), a parent that dies before it has stored the pid leaves a
+ * child nobody knows of: that child must run nothing.  It reads end of
+ * file, exits 125, and the slot stays empty.  We are a subreaper, so the
+ * orphan comes to us and we can see how it ended.
+ */
+START_TEST(test_child_start_fork_child_of_a_dead_parent_runs_nothing)
+{
+	char slot_file[320], marker[320], cmd[512];
+	struct started *st;
+	int status;
+	pid_t mid, orphan;
+
+	if (!test_forks()) {
+		return;	/* would make the shared runner a subreaper */
+	}
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	snprintf(slot_file, sizeof(slot_file), "%s/slot", dir);
+	snprintf(marker, sizeof(marker), "%s/ran", dir);
+	snprintf(cmd, sizeof(cmd), "echo ran > %s", marker);
+	st = map_slot_file(slot_file);
+	mid = fork();
+	ck_assert_int_ge(mid, 0);
+	if (mid == 0) {
+		start_one_way(WAY_FORK_ENOSYS,
+			      (char *[]){ "sh", "-c", cmd, NULL }, st,
+			      die_at_once);
+	}
+	ck_assert_int_eq(reap(mid, 0), 0);
+	ck_assert_int_eq(st->setup_errno, 0);
+	do {
+		orphan = waitpid(-1, &status, 0);
+	} while (orphan < 0 && errno == EINTR);
+	ck_assert_int_gt(orphan, 0);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), EXIT_FAILURE_SUPERVISE);
+	ck_assert_int_eq(st->slot, 0);
+	ck_assert_int_eq(access(marker, F_OK), -1);
+	munmap(st, sizeof(*st));
+}
+END_TEST
+
 
 Suite *
 child_suite(void)
@@ -506,6 +815,13 @@ child_suite(void)
 	tcase_add_test(
 	    tc, test_child_start_does_not_exec_for_a_parent_already_gone);
 	tcase_add_test(tc, test_child_start_command_dies_with_its_parent);
+	tcase_add_loop_test(
+	    tc, test_child_start_puts_the_pid_in_the_slot_before_the_command_runs,
+	    0, N(ways));
+	tcase_add_loop_test(tc, test_child_start_reports_a_failed_exec_either_way,
+	                    0, N(ways));
+	tcase_add_test(
+	    tc, test_child_start_fork_child_of_a_dead_parent_runs_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }

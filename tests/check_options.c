@@ -265,6 +265,49 @@ START_TEST(test_options_unknown_long_option_is_named)
 }
 END_TEST
 
+/* Every long option that takes no argument, as the user may give it. */
+static const char *const flag_options[] = {
+	"foreground", "help", "ignore-parent-death", "no-new-privs",
+	"preserve-status", "quiet", "verbose", "version",
+};
+
+/*
+ * "--quiet=1" is neither unknown nor a missing argument: the option is
+ * named as typed, and the value is not taken for a command.
+ */
+START_TEST(test_options_argument_to_a_flag_is_refused)
+{
+	const char *name = flag_options[_i];
+	char arg[64], want[128];
+
+	snprintf(arg, sizeof(arg), "--%s=1", name);
+	snprintf(want, sizeof(want), "option '--%s' doesn't allow an argument",
+		 name);
+	ck_assert_usage_error(ARGV(arg, "cmd"), want);
+	/* An empty value is a value too. */
+	snprintf(arg, sizeof(arg), "--%s=", name);
+	ck_assert_usage_error(ARGV(arg, "cmd"), want);
+	ck_assert_usage_error(ARGV("-v", "--timeout=5", arg, "cmd"), want);
+}
+END_TEST
+
+/* An abbreviation is named as typed, up to the '='. */
+START_TEST(test_options_argument_to_an_abbreviated_flag_is_named_as_typed)
+{
+	ck_assert_usage_error(ARGV("--qui=1", "cmd"),
+			      "option '--qui' doesn't allow an argument");
+	ck_assert_usage_error(ARGV("--fore=yes", "cmd"),
+			      "option '--fore' doesn't allow an argument");
+	ck_assert_usage_error(ARGV("--preserve=a=b", "cmd"),
+			      "option '--preserve' doesn't allow an argument");
+	ck_assert_usage_error(ARGV("--ign=1", "cmd"),
+			      "option '--ign' doesn't allow an argument");
+	/* Still ambiguous (--verbose, --version): not named as either. */
+	ck_assert_usage_error(ARGV("--ver=1", "cmd"),
+			      "unknown option '--ver'");
+}
+END_TEST
+
 START_TEST(test_options_missing_argument_short)
 {
 	ck_assert_usage_error(ARGV("-t"), "option '-t' requires an argument");
@@ -467,6 +510,10 @@ options_suite(void)
 	tcase_add_test(
 	    tc, test_options_unknown_short_option_after_a_long_one_is_named);
 	tcase_add_test(tc, test_options_unknown_long_option_is_named);
+	tcase_add_loop_test(tc, test_options_argument_to_a_flag_is_refused, 0,
+	                    N(flag_options));
+	tcase_add_test(
+	    tc, test_options_argument_to_an_abbreviated_flag_is_named_as_typed);
 	tcase_add_test(tc, test_options_missing_argument_short);
 	tcase_add_test(tc, test_options_missing_argument_long);
 	tcase_add_test(tc, test_options_invalid_duration_is_quoted);

@@ -2,10 +2,12 @@
  * status.c: JSON strings from any bytes, the --status-file record, and
  * writing it atomically next to its final name.
  */
-#include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,6 +38,22 @@ static struct status_info info;
 static struct teardown td;
 static int saved_cwd = -1;
 
+/*
+ * fsync() and renameat() as status_write() calls them: while record_calls
+ * is set, each call is noted (what it was on, in order), and a fsync() of
+ * the kind named by fail_fsync ('f' a file, 'd' a directory) fails with
+ * EIO instead of syncing.
+ */
+struct call {
+	char what[16];		/* "fsync file", "fsync dir", "rename" */
+	dev_t dev;		/* what was synced or renamed */
+	ino_t ino;
+};
+
+static bool record_calls;
+static char fail_fsync;
+static struct call calls[8];
+static int ncalls;
 
 static char *const default_command[] = { "sh", "-c", "sleep 5", NULL };
 
@@ -62,6 +80,9 @@ setup(void)
 	info.started_mono = loop_now();
 	info.reason = "exit";
 	saved_cwd = -1;
+	record_calls = false;
+	fail_fsync = 0;
+	ncalls = 0;
 }
 
 static void
@@ -72,6 +93,8 @@ teardown(void)
 	DIR *d;
 
 	test_capture_end();
+	record_calls = false;
+	fail_fsync = 0;
 	if (saved_cwd >= 0) {
 		if (fchdir(saved_cwd) < 0) {
 			perror("fchdir");
@@ -637,6 +660,246 @@ START_TEST(test_status_write_relative_path_survives_a_change_of_cwd)
 }
 END_TEST
 
+/* ---- status_write: durability and failures ---- */
+
+/* The C library's own, found before main(). */
+static int (*real_fsync)(int);
+static int (*real_renameat)(int, const char *, int, const char *);
+
+static void __attribute__((constructor))
+find_real_fsync_and_renameat(void)
+{
+	real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	real_renameat = (int (*)(int, const char *, int, const char *))dlsym(
+	    RTLD_NEXT, "renameat");
+}
+
+static void
+note_call(const char *what, const struct stat *st)
+{
+	if (ncalls < (int)(sizeof(calls) / sizeof(calls[0]))) {
+		snprintf(calls[ncalls].what, sizeof(calls[ncalls].what), "%s",
+			 what);
+		calls[ncalls].dev = st->st_dev;
+		calls[ncalls].ino = st->st_ino;
+	}
+	ncalls++;
+}
+
+int
+fsync(int fd)
+{
+	struct stat st;
+	bool is_dir;
+
+	if (record_calls && fstat(fd, &st) == 0) {
+		is_dir = S_ISDIR(st.st_mode);
+		note_call(is_dir ? "fsync dir" : "fsync file", &st);
+		if (fail_fsync == (is_dir ? 'd' : 'f')) {
+			errno = EIO;
+			return -1;
+		}
+	}
+	return real_fsync(fd);
+}
+
+int
+renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
+{
+	struct stat st;
+
+	if (record_calls && fstatat(olddir, oldpath, &st,
+				    AT_SYMLINK_NOFOLLOW) == 0) {
+		note_call("rename", &st);
+	}
+	return real_renameat(olddir, oldpath, newdir, newpath);
+}
+
+static void
+ck_assert_call(int i, const char *what, const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_gt(ncalls, i);
+	ck_assert_str_eq(calls[i].what, what);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_msg(calls[i].dev == st.st_dev && calls[i].ino == st.st_ino,
+		      "call %d (%s) was not on '%s'", i, what, path);
+}
+
+/*
+ * The file's data reaches the disk before its new name does, and the new
+ * name (a change to the directory) before status_write() returns: after a
+ * crash the path holds the old record or the new one, never an empty file.
+ */
+START_TEST(test_status_write_syncs_the_file_then_renames_then_syncs_the_dir)
+{
+	status_prepare(&target, file);
+	record_calls = true;
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	record_calls = false;
+	ck_assert_int_eq(ncalls, 3);
+	ck_assert_call(0, "fsync file", file);
+	ck_assert_call(1, "rename", file);
+	ck_assert_call(2, "fsync dir", dir);
+	ck_assert_status_file(file);
+}
+END_TEST
+
+/* The directory found by path at the end is synced too. */
+START_TEST(test_status_write_syncs_a_directory_opened_at_the_end)
+{
+	char sub[320], p[340];
+
+	snprintf(sub, sizeof(sub), "%s/later", dir);
+	snprintf(p, sizeof(p), "%s/status.json", sub);
+	status_prepare(&target, p);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	record_calls = true;
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	record_calls = false;
+	ck_assert_int_eq(ncalls, 3);
+	ck_assert_call(0, "fsync file", p);
+	ck_assert_call(1, "rename", p);
+	ck_assert_call(2, "fsync dir", sub);
+	unlink(p);
+	rmdir(sub);
+}
+END_TEST
+
+/* A record that may not be on the disk is not put in place. */
+START_TEST(test_status_write_failed_file_sync_leaves_nothing)
+{
+	char want[512];
+	const char *err;
+	int r;
+
+	snprintf(want, sizeof(want), "supervise: cannot write status file "
+		 "'%s': Input/output error\n", file);
+	status_prepare(&target, file);
+	fail_fsync = 'f';
+	record_calls = true;
+	test_capture_begin();
+	r = status_write(&target, &info);
+	err = test_capture_end();
+	record_calls = false;
+	ck_assert_int_eq(r, -1);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(ncalls, 1);
+	ck_assert_int_eq(count_entries(dir, NULL), 0);
+}
+END_TEST
+
+/* The record is in place, but it is said that it may not last. */
+START_TEST(test_status_write_failed_directory_sync_is_reported)
+{
+	char want[512];
+	const char *err;
+	int r;
+
+	snprintf(want, sizeof(want), "supervise: cannot sync the directory of "
+		 "status file '%s': Input/output error\n", file);
+	status_prepare(&target, file);
+	fail_fsync = 'd';
+	record_calls = true;
+	test_capture_begin();
+	r = status_write(&target, &info);
+	err = test_capture_end();
+	record_calls = false;
+	ck_assert_int_eq(r, -1);
+	ck_assert_str_eq(err, want);
+	ck_assert_status_file(file);
+	ck_assert_int_eq(count_entries(dir, NULL), 1);
+}
+END_TEST
+
+/*
+ * How many descriptors this process has open, or -1.  No ck_assert: it
+ * runs in a process of the test's own.
+ */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = -1;	/* the directory's own */
+
+	if (d == NULL) {
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		n += e->d_name[0] != '.';
+	}
+	closedir(d);
+	return n;
+}
+
+/* What status_write() did in the process that could not write. */
+struct write_result {
+	int r;
+	int fds_before, fds_after;
+	int setup_errno;	/* 0, or why the limit could not be set */
+};
+
+/*
+ * A write that fails half-way (the file size limit, with SIGXFSZ ignored,
+ * makes write() fail with EFBIG after a first short write) leaves no
+ * temporary file, no descriptor and no record, and says so in one line.
+ * The limit stays with the process, so the write runs in a child of its
+ * own; its stderr is a pipe, which the limit does not apply to.
+ */
+START_TEST(test_status_write_failed_write_leaves_no_file_and_no_descriptor)
+{
+	struct rlimit low = { 64, 64 };
+	struct write_result *res;
+	char want[512], got[1024];
+	int fds[2], status;
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(res, MAP_FAILED);
+	memset(res, 0, sizeof(*res));
+	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+	status_prepare(&target, file);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		if (dup2(fds[1], STDERR_FILENO) < 0 ||
+		    setrlimit(RLIMIT_FSIZE, &low) < 0) {
+			res->setup_errno = errno;
+			_exit(1);
+		}
+		close(fds[0]);
+		close(fds[1]);
+		res->fds_before = open_fds();
+		res->r = status_write(&target, &info);
+		res->fds_after = open_fds();
+		_exit(0);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], got + len, sizeof(got) - 1 - (size_t)len)) > 0) {
+		len += n;
+	}
+	got[len] = '\0';
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(res->setup_errno == 0, "setting up: %s",
+		      strerror(res->setup_errno));
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(want, sizeof(want), "supervise: cannot write status file "
+		 "'%s': File too large\n", file);
+	ck_assert_int_eq(res->r, -1);
+	ck_assert_str_eq(got, want);
+	ck_assert_int_ge(res->fds_before, 3);
+	ck_assert_int_eq(res->fds_after, res->fds_before);
+	ck_assert_int_eq(count_entries(dir, NULL), 0);
+	munmap(res, sizeof(*res));
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 Suite *
@@ -676,6 +939,13 @@ status_suite(void)
 	tcase_add_test(tc, test_status_write_without_a_path_writes_nothing);
 	tcase_add_test(tc,
 	               test_status_write_relative_path_survives_a_change_of_cwd);
+	tcase_add_test(
+	    tc, test_status_write_syncs_the_file_then_renames_then_syncs_the_dir);
+	tcase_add_test(tc, test_status_write_syncs_a_directory_opened_at_the_end);
+	tcase_add_test(tc, test_status_write_failed_file_sync_leaves_nothing);
+	tcase_add_test(tc, test_status_write_failed_directory_sync_is_reported);
+	tcase_add_test(
+	    tc, test_status_write_failed_write_leaves_no_file_and_no_descriptor);
 	suite_add_tcase(s, tc);
 	return s;
 }
