@@ -81,10 +81,13 @@ main(void)
 	srunner_add_suite(sr, signals_suite());
 	srunner_add_suite(sr, tree_suite());
 	srunner_add_suite(sr, teardown_suite());
-	srunner_add_suite(sr, lock_suite());
+	srunner_add_suite(sr, lockfile_suite());
 	srunner_add_suite(sr, status_suite());
 	srunner_add_suite(sr, caps_suite());
 	srunner_add_suite(sr, run_suite());
+	srunner_add_suite(sr, loop_suite());
+	srunner_add_suite(sr, front_suite());
+	srunner_add_suite(sr, lockwait_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -874,6 +874,8 @@ START_TEST(test_status_write_failed_write_leaves_no_file_and_no_descriptor)
 		}
 		close(fds[0]);
 		close(fds[1]);
+		/* The log's own copy of the new stderr, opened beforehand. */
+		log_init(0);
 		res->fds_before = open_fds();
 		res->r = status_write(&target, &info);
 		res->fds_after = open_fds();

@@ -11,10 +11,13 @@ Suite *child_suite(void);
 Suite *signals_suite(void);
 Suite *tree_suite(void);
 Suite *teardown_suite(void);
-Suite *lock_suite(void);
+Suite *lockfile_suite(void);
 Suite *status_suite(void);
 Suite *caps_suite(void);
 Suite *run_suite(void);
+Suite *loop_suite(void);
+Suite *front_suite(void);
+Suite *lockwait_suite(void);
 
 /*
  * Whether Check runs each test in a process of its own.  Under CK_FORK=no

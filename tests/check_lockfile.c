@@ -922,9 +922,9 @@ END_TEST
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 Suite *
-lock_suite(void)
+lockfile_suite(void)
 {
-	Suite *s = suite_create("lock");
+	Suite *s = suite_create("lockfile");
 	TCase *tc;
 
 	tc = tcase_create("prepare");
