@@ -103,6 +103,7 @@ const char opts_usage[] =
 "Exit status:\n"
 "  N        COMMAND exited with N\n"
 "  75       gave up waiting for a lock (COMMAND not started)\n"
+"  122      a process of the run refused to stop and was left running\n"
 "  123      the run succeeded but its teardown failed or timed out\n"
 "  124      the run timed out (COMMAND's status with --preserve-status)\n"
 "  125      supervise itself failed (bad usage, setup, lost supervisor)\n"
