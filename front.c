@@ -30,7 +30,7 @@ struct front {
 /*
  * The run's processes are gone.  If the supervisor crashed before it
  * claimed the teardown, and the run had started COMMAND, the teardown is
- * ours.
+ * ours.  Called only from decide(), in state RUN_TREE_GONE.
  */
 static void
 orphans_gone(struct front *f, uint64_t now)
@@ -141,7 +141,7 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 			  n == 1 ? "" : "es", stop);
 	}
 	if (r->stop.phase == TREE_DONE) {
-		orphans_gone(f, now);
+		r->state = RUN_TREE_GONE;
 	}
 }
 
@@ -232,7 +232,7 @@ on_time(struct front *f, uint64_t now, bool reaped)
 	struct run *r = f->r;
 
 	if (r->state == RUN_STOPPING && run_stop_step(r, now, reaped)) {
-		orphans_gone(f, now);
+		r->state = RUN_TREE_GONE;
 	} else if (r->state == RUN_TEARDOWN &&
 		   (reaped || now >= teardown_deadline(&r->td))) {
 		bool over = teardown_step(&r->td, now);
@@ -290,6 +290,9 @@ decide(struct front *f, uint64_t now)
 	}
 	f->nq = 0;
 	on_time(f, now, reaped);
+	if (f->r->state == RUN_TREE_GONE) {
+		orphans_gone(f, now);
+	}
 	watch_teardown_output(f);
 }
 

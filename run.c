@@ -214,6 +214,8 @@ run_next_deadline(const struct run *r)
 		return tree_stop_deadline(&r->stop);
 	case RUN_TEARDOWN:
 		return teardown_deadline(&r->td);
+	case RUN_TREE_GONE:
+		return 0;
 	case RUN_DONE:
 		break;
 	}

@@ -24,7 +24,9 @@
 enum run_state {
 	RUN_RUNNING,	/* COMMAND runs */
 	RUN_STOPPING,	/* the tree is being stopped */
-	RUN_TEARDOWN,	/* the tree is gone; the teardown runs */
+	RUN_TREE_GONE,	/* the tree is gone: the role's decide step settles
+			 * the end and starts the teardown if it is due */
+	RUN_TEARDOWN,	/* the teardown runs */
 	RUN_DONE,	/* nothing left: leave the loop */
 };
 

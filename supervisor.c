@@ -25,8 +25,6 @@ struct supervisor {
 	size_t td_refusals;	/* of the teardown's stop, logged so far */
 };
 
-static void run_over(struct run *r, uint64_t now);
-
 /* Sets the exit status from the reason, once the run is over. */
 static void
 settle_status(struct run *r)
@@ -73,7 +71,7 @@ begin_stop(struct run *r, uint64_t now)
 	run_begin_stop(r, run_cmd_alive(r) && !r->opt.foreground ?
 		       r->sh->cmd_pid : 0, r->opt.kill_after_ns, now);
 	if (r->stop.phase == TREE_DONE) {
-		run_over(r, now);
+		r->state = RUN_TREE_GONE;
 	}
 }
 
@@ -312,7 +310,8 @@ collect_command(struct run *r)
 /*
  * Nothing of the run's tree is left: settle the status and start the
  * teardown when this end calls for it and the front has not taken it (it
- * does only after our death, so this claim normally wins).
+ * does only after our death, so this claim normally wins).  Called only
+ * from decide(), in state RUN_TREE_GONE.
  */
 static void
 run_over(struct run *r, uint64_t now)
@@ -362,7 +361,7 @@ on_time(struct supervisor *s, uint64_t now, bool reaped)
 		return;
 	}
 	if (r->state == RUN_STOPPING && run_stop_step(r, now, reaped)) {
-		run_over(r, now);
+		r->state = RUN_TREE_GONE;
 	}
 }
 
@@ -433,6 +432,9 @@ decide(struct supervisor *s, int rc, uint64_t now)
 	}
 	s->read_failed = false;
 	on_time(s, now, reaped);
+	if (r->state == RUN_TREE_GONE) {
+		run_over(r, now);
+	}
 	watch_teardown_output(s);
 }
 
@@ -558,8 +560,7 @@ supervisor_run(struct run *r)
 			settle_status(r);
 			return r->sh->exit_status;
 		}
-		run_over(r, r->cmd_started);
-		watch_teardown_output(&s);
+		r->state = RUN_TREE_GONE;
 	}
 	/*
 	 * From here on COMMAND exists: never leave the loop while any process
@@ -567,6 +568,7 @@ supervisor_run(struct run *r)
 	 * the tree is stopped, and the loop ends through its normal exit.
 	 */
 	while (r->state != RUN_DONE) {
+		/* In RUN_TREE_GONE the deadline is now: decide at once. */
 		rc = loop_turn(&s.loop, run_next_deadline(r));
 		now = loop_now();
 		decide(&s, rc, now);
