@@ -184,6 +184,46 @@ def alive(pid):
     return st is not None and st != "Z"
 
 
+def try_kill(target, sig):
+    """Sends sig to target (a pid, or a subprocess.Popen) unless it has
+    already exited; returns whether it was sent.
+
+    A test that signals a process which may end by itself at any moment (a
+    random moment, a short deadline, a loaded machine) uses this, and
+    checks in either case what must hold.  False: the process is gone, or
+    a zombie (exited, not yet reaped), or a Popen already waited for; the
+    signal can have had no effect.  True says only that the process had
+    not exited when we looked: it may have been on its way out.
+
+    A pid is reused only once its process has been reaped and the pid
+    numbers have wrapped around, so aim only at a process seen alive a
+    moment ago, whose parent (us, or the front for the supervisor) is
+    still there."""
+    if isinstance(target, subprocess.Popen):
+        if target.poll() is not None:
+            return False
+        pid = target.pid
+    else:
+        pid = target
+    if proc_state(pid) in (None, "Z"):
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def try_killpg(pgid, sig):
+    """Sends sig to process group pgid; returns False when no process is
+    left in it (ESRCH) instead of raising."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def assert_gone(pids, timeout=20.0):
     """Every pid is dead (or a zombie) within timeout."""
     wait_for(lambda: not [p for p in pids if alive(p)], timeout,
@@ -231,11 +271,27 @@ def pids_in(path):
     return [int(x) for x in read(path).split() if x.strip().isdigit()]
 
 
-def supervisor_of(front_pid):
-    """The supervisor process: the front's child that is in a session of its own."""
+def supervisor_of(front_pid, gone_ok=False, timeout=20.0):
+    """The supervisor process: the front's child that is in a session of
+    its own.  With gone_ok, None when the front has exited (or reaped its
+    supervisor and is on its way out) before one was seen: a run that
+    ends by itself may be over before the test looks."""
     def find():
         for c in children(front_pid):
-            if os.getsid(c) == c:
-                return c
+            try:
+                if os.getsid(c) == c:
+                    return c
+            except ProcessLookupError:
+                pass      # reaped since children() listed it
         return None
-    return wait_for(find, what="the supervisor process of %d" % front_pid)
+    deadline = time.monotonic() + timeout
+    while True:
+        sup = find()
+        if sup is not None:
+            return sup
+        if gone_ok and not alive(front_pid):
+            return None
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for the supervisor "
+                                 "process of %d" % (timeout, front_pid))
+        time.sleep(0.01)

@@ -338,26 +338,41 @@ def test_teardown_supervisor_sigkill_during_teardown():
 @teardown_test
 def test_teardown_supervisor_sigkill_keeps_deadline():
     """The front takes over a hanging teardown from a dead supervisor and
-    still kills it at its (original) deadline."""
-    d = tmpdir()
-    m = os.path.join(d, "marker")
-    p = start(d, ["-k", "0.3", "--teardown-timeout=2", "-T",
-                  "echo start >> %s; sleep 1000" % Q(m), "--"] + ready_cmd(d))
-    wait_pid_file(os.path.join(d, "cmd"))
-    sup = bb.supervisor_of(p.pid)
-    os.kill(p.pid, signal.SIGTERM)
-    bb.wait_for(lambda: lines(m) == ["start"], timeout=30, what="the teardown to start")
-    os.kill(sup, signal.SIGKILL)
-    rc = finish(p)
-    assert rc == 125, (rc, err(d))
-    match_lines(err(d), [
-        r"supervise: cancelled by SIGTERM from pid %d; stopping the run with SIGTERM" % os.getpid(),
-        r"supervise: teardown started \(reason: cancel\)",
-        r"supervise: supervisor process %d died \(SIGKILL\) during the teardown; "
-        r"the teardown goes on" % sup,
-        r"supervise: teardown timed out after 2s; stopping it with SIGTERM",
-        r"supervise: teardown timed out in %s \(killed by SIGTERM\)" % DUR,
-    ])
+    still kills it at its (original) deadline.  On a loaded machine the
+    deadline may pass, and the supervisor end by itself, before the
+    SIGKILL: then the supervisor's own report is checked and the run is
+    tried again."""
+    for _ in range(3):
+        d = tmpdir()
+        m = os.path.join(d, "marker")
+        p = start(d, ["-k", "0.3", "--teardown-timeout=2", "-T",
+                      "echo start >> %s; sleep 1000" % Q(m), "--"] + ready_cmd(d))
+        wait_pid_file(os.path.join(d, "cmd"))
+        sup = bb.supervisor_of(p.pid)
+        os.kill(p.pid, signal.SIGTERM)
+        bb.wait_for(lambda: lines(m) == ["start"], timeout=30, what="the teardown to start")
+        killed = bb.try_kill(sup, signal.SIGKILL)
+        rc = finish(p)
+        head = [
+            r"supervise: cancelled by SIGTERM from pid %d; stopping the run with SIGTERM"
+            % os.getpid(),
+            r"supervise: teardown started \(reason: cancel\)",
+        ]
+        tail = [
+            r"supervise: teardown timed out after 2s; stopping it with SIGTERM",
+            r"supervise: teardown timed out in %s \(killed by SIGTERM\)" % DUR,
+        ]
+        assert lines(m) == ["start"], lines(m)
+        if killed:
+            assert rc == 125, (rc, err(d))
+            match_lines(err(d), head + [
+                r"supervise: supervisor process %d died \(SIGKILL\) during the teardown; "
+                r"the teardown goes on" % sup] + tail)
+            return
+        assert rc == 143, (rc, err(d))
+        match_lines(err(d), head + tail)
+    raise bb.Skip("three times the teardown's deadline (2s) passed before the test "
+                  "could SIGKILL the supervisor: too loaded a machine")
 
 
 @teardown_test
@@ -376,7 +391,8 @@ def test_teardown_supervisor_sigkill_during_stop_keeps_reason():
         wait_pid_file(os.path.join(d, "cmd"))
         sup = bb.supervisor_of(p.pid)
         wait_line(d, r"supervise: timed out after 300ms; stopping the run with SIGTERM")
-        os.kill(sup, signal.SIGKILL)
+        assert bb.try_kill(sup, signal.SIGKILL), \
+            "the supervisor ended in its 20s grace, before the SIGKILL: %r" % err(d)
         rc = finish(p)
         assert rc == 125, (rc, err(d))
         assert lines(m) == ["timeout|125|killed by SIGKILL|%d" % p.pid], \
@@ -390,6 +406,15 @@ def test_teardown_supervisor_sigkill_during_stop_keeps_reason():
         ])
 
 
+# A known flaw, accepted here until supervise is fixed: the supervisor
+# reports "teardown started" just before it forks the teardown; SIGKILLed
+# in between, the front starts the teardown (once, rightly) and reports
+# the start a second time.
+TWICE_STARTED = (r"^supervise: teardown started \(reason: exit\)\n"
+                 r"supervise: supervisor process %d died \(SIGKILL\); no orphaned "
+                 r"process is left\nsupervise: teardown started \(reason: exit\)\n")
+
+
 def _sup_kill_once(i, rng, base):
     d = os.path.join(base, "it%d" % i)
     os.mkdir(d)
@@ -398,25 +423,35 @@ def _sup_kill_once(i, rng, base):
     p = start(d, ["-k", "1", "--teardown-on=always", "-T", td, "--", "sh", "-c",
                   "echo $$ > %s; sleep 0.05" % Q(os.path.join(d, "cmd"))])
     try:
-        sup = bb.supervisor_of(p.pid)
-        wait_pid_file(os.path.join(d, "cmd"))
+        # On a loaded machine the run may be over before the test looks,
+        # or before the SIGKILL: then the supervisor ended by itself.
+        sup = bb.supervisor_of(p.pid, gone_ok=True)
+        cmd = wait_pid_file(os.path.join(d, "cmd"))
         delay = rng.random() * 0.15
         time.sleep(delay)
-        # The supervisor is the front's child: unreaped until the front exits.
-        if bb.proc_state(p.pid) not in (None, "Z"):
-            os.kill(sup, signal.SIGKILL)
+        # Only while the front runs: the supervisor's pid cannot have been
+        # reused yet (the front reaps it just before it exits).
+        killed = sup is not None and bb.alive(p.pid) and bb.try_kill(sup, signal.SIGKILL)
         rc = finish(p)
     except BaseException as e:
         p.kill()
         p.wait()
         return ["iteration %d: %s; stderr %r" % (i, e, err(d))]
     out = []
-    what = "iteration %d (kill %.0fms after COMMAND started): rc %r, marker %r, stderr:\n%s" % (
-        i, delay * 1000, rc, lines(m), err(d))
+    e = err(d)
+    what = ("iteration %d (SIGKILL %s %.0fms after COMMAND started): rc %r, marker %r, "
+            "stderr:\n%s" % (i, "sent" if killed else "not sent, the supervisor had ended",
+                             delay * 1000, rc, lines(m), e))
     if lines(m) != ["start", "end"]:
         out.append("the teardown did not run exactly once to its end: " + what)
-    elif rc not in (0, 125) or "timed out" in err(d) or "failed" in err(d):
+    elif e.count("supervise: teardown started") != 1 and not (
+            killed and e.count("supervise: teardown started") == 2 and re.search(
+                TWICE_STARTED % sup, e, re.M)):
+        out.append("not one 'teardown started' line: " + what)
+    elif rc not in ((0, 125) if killed else (0,)) or "timed out" in e or "failed" in e:
         out.append("unexpected status or report: " + what)
+    if bb.alive(cmd):
+        out.append("COMMAND %d outlived supervise: %s" % (cmd, what))
     return out
 
 
@@ -1035,13 +1070,11 @@ def _storm_once(i, rng, base):
         time.sleep(rng.random() * 0.15)
         gap = rng.choice((0.002, 0.01, 0.03, 0.08))
         sent = []
-        while bb.proc_state(p.pid) not in (None, "Z"):
+        while True:
             s = rng.choice(STORM_SIGS)
-            try:
-                os.kill(p.pid, s)
-                sent.append(signal.Signals(s).name[3:])
-            except ProcessLookupError:
-                break
+            if not bb.try_kill(p, s):
+                break       # supervise has exited
+            sent.append(signal.Signals(s).name[3:])
             time.sleep(rng.random() * gap)
         rc = finish(p)
     except BaseException as e:
