@@ -6,7 +6,9 @@ its descendants, where leftovers() finds them.
 """
 import ctypes
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -256,6 +258,48 @@ def start(args, **kw):
 
 def tmpdir():
     return tempfile.mkdtemp(prefix="supervise-test-")
+
+
+def _searchable_by_all(path):
+    """Whether every user may search path and every directory above it."""
+    path = os.path.realpath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
+def shared_tmpdir():
+    """A new temporary directory of mode 0755 that every user can reach:
+    under the usual one ($TMPDIR or /tmp) when others may search every
+    directory above it, else under /tmp.  The caller removes it."""
+    base = tempfile.gettempdir()
+    if not _searchable_by_all(base):
+        base = "/tmp"
+    d = tempfile.mkdtemp(prefix="supervise-test-", dir=base)
+    os.chmod(d, 0o755)
+    return d
+
+
+def stage(d, *programs):
+    """Copies each program (a path: supervise, a helper, a script) into d,
+    a directory from shared_tmpdir(), for a test that runs it as another
+    user.  That user may not reach the checkout: a clone in a home
+    directory of mode 0700 is out of its reach, and so is everything in
+    it.  Each copy keeps its file name, gets mode 0755, and is removed
+    with d.  Returns the copies' paths, in order."""
+    out = []
+    for prog in programs:
+        dst = os.path.join(d, os.path.basename(prog))
+        shutil.copyfile(prog, dst)
+        os.chmod(dst, 0o755)
+        out.append(dst)
+    return out
 
 
 def read(path, default=""):

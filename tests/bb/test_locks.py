@@ -49,8 +49,9 @@ TD_WAIT = ('echo "%s-td-start $(date +%%s.%%N)" >> log; '
 _dirs = []
 
 
-def tmpdir():
-    d = bb.tmpdir()
+def tmpdir(shared=False):
+    """A temporary directory; with shared, one every user can reach."""
+    d = bb.shared_tmpdir() if shared else bb.tmpdir()
     _dirs.append(d)
     return d
 
@@ -69,9 +70,10 @@ def locks(fn):
 
 
 class Run:
-    """A supervise started in directory d, stderr into d/NAME.err."""
+    """A supervise (or the copy sup) started in directory d, stderr into
+    d/NAME.err."""
 
-    def __init__(self, d, name, args, **kw):
+    def __init__(self, d, name, args, sup=bb.SUPERVISE, **kw):
         self.d, self.name = d, name
         self.errpath = os.path.join(d, name + ".err")
         self.t0 = time.time()
@@ -79,7 +81,7 @@ class Run:
             kw.setdefault("stdin", subprocess.DEVNULL)
             kw.setdefault("stdout", subprocess.DEVNULL)
             kw.setdefault("cwd", d)
-            self.p = subprocess.Popen([bb.SUPERVISE] + list(args),
+            self.p = subprocess.Popen([sup] + list(args),
                                       stderr=err, **kw)
         self.pid = self.p.pid
 
@@ -552,16 +554,18 @@ def test_locks_missing_directory():
 
 
 def _as_other_user():
-    """Popen keywords to run as an unprivileged user when we are root."""
+    """Keywords for Run and run(): when we are root, supervise runs as an
+    unprivileged user, from a copy that user can reach (the checkout may
+    be in a home directory of mode 700)."""
     if os.geteuid() == 0:
-        return dict(user=65534, group=65534, extra_groups=[])
+        sup, = bb.stage(tmpdir(shared=True), bb.SUPERVISE)
+        return dict(user=65534, group=65534, extra_groups=[], sup=sup)
     return {}
 
 
 @locks
 def test_locks_unreadable_or_uncreatable_is_an_error_readonly_is_fine():
-    d = tmpdir()
-    os.chmod(d, 0o755)
+    d = tmpdir(shared=True)
     kw = _as_other_user()
     # Unreadable file: a clear error, never a run without the lock.
     closed = os.path.join(d, "closed")
@@ -588,11 +592,10 @@ def test_locks_unreadable_or_uncreatable_is_an_error_readonly_is_fine():
     marker = os.path.join(d, "marker-ro")
     os.mkdir(os.path.join(d, "rw"))
     os.chmod(os.path.join(d, "rw"), 0o777)
-    with open(os.path.join(d, "B.err"), "w") as err:
-        p = subprocess.Popen([bb.SUPERVISE, "-l", shared, "sh", "-c",
-                              'touch "$0" || exit 9; while [ ! -e "$0.go" ]; do sleep 0.02; done',
-                              os.path.join(d, "rw", "m")],
-                             stdin=subprocess.DEVNULL, stderr=err, cwd="/", **kw)
+    b = Run(d, "B", ["-l", shared, "sh", "-c",
+                     'touch "$0" || exit 9; while [ ! -e "$0.go" ]; do sleep 0.02; done',
+                     os.path.join(d, "rw", "m")], cwd="/", **kw)
+    p = b.p
     try:
         bb.wait_for(lambda: os.path.exists(os.path.join(d, "rw", "m")) or p.poll() is not None,
                     what="the read-only holder's COMMAND")

@@ -53,8 +53,9 @@ def _version():
 _dirs = []
 
 
-def tmpdir():
-    d = bb.tmpdir()
+def tmpdir(shared=False):
+    """A temporary directory; with shared, one every user can reach."""
+    d = bb.shared_tmpdir() if shared else bb.tmpdir()
     _dirs.append(d)
     return d
 
@@ -1021,14 +1022,16 @@ def test_status_unwritable_directory_non_root():
     """A directory without write permission, as a non-root user (nobody
     via setpriv when we are root): EACCES reported, status unchanged."""
     if os.geteuid() == 0:
-        d = tmpdir()
-        os.chmod(d, 0o755)
+        # nobody runs a copy it can reach: the checkout may be in a home
+        # directory of mode 700.
+        sup, = bb.stage(tmpdir(shared=True), SUP)
+        d = tmpdir(shared=True)
         ro = os.path.join(d, "ro")
         os.mkdir(ro, 0o555)
         os.chmod(ro, 0o555)
         f = os.path.join(ro, "status.json")
         p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
-                            "--clear-groups", SUP, "--status-file=" + f, "--",
+                            "--clear-groups", sup, "--status-file=" + f, "--",
                             "sh", "-c", "exit 3"], capture_output=True, text=True,
                            timeout=60, cwd="/")
         r = bb.Result(p.returncode, p.stdout, p.stderr)
