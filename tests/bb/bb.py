@@ -12,6 +12,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUPERVISE = os.environ.get("SUPERVISE", os.path.join(ROOT, "supervise"))
@@ -300,6 +301,22 @@ def stage(d, *programs):
         os.chmod(dst, 0o755)
         out.append(dst)
     return out
+
+
+def check_cases(cases, check):
+    """Table-driven tests: runs check(*row) for each (name, *row) in cases,
+    all of them even when some fail, and then fails naming every case
+    that failed, with its assertion and the line that made it."""
+    failed = []
+    for name, *row in cases:
+        try:
+            check(*row)
+        except AssertionError as e:
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            failed.append("case %r: %s (line %d: %s)"
+                          % (name, e, where.lineno, where.line))
+    assert not failed, "%d of %d cases failed:\n%s" % (
+        len(failed), len(cases), "\n".join(failed))
 
 
 def read(path, default=""):

@@ -631,13 +631,20 @@ def test_locks_too_many_locks():
 @locks
 def test_locks_bad_lock_wait_is_a_usage_error():
     d = tmpdir()
-    for bad in ("abc", "-1", "1e3", " 1"):
-        r = run(d, ["-w", bad, "-l", os.path.join(d, "lk"), "touch", "marker"])
-        assert r.rc == 125, r
-        assert r.err == "supervise: invalid duration '%s'\n" % bad, r.err
-    r = run(d, ["-l"])
-    assert r.rc == 125 and r.err == "supervise: option '-l' requires an argument\n", r
-    assert not os.path.exists(os.path.join(d, "marker"))
+    lk = os.path.join(d, "lk")
+
+    def check(args, line):
+        r = run(d, args)
+        assert (r.rc, r.err) == (125, "supervise: %s\n" % line), r
+        assert not os.path.exists(os.path.join(d, "marker")), "COMMAND ran"
+    bb.check_cases([
+        # name, arguments, message
+        ("letters", ["-w", "abc", "-l", lk, "touch", "marker"], "invalid duration 'abc'"),
+        ("negative", ["-w", "-1", "-l", lk, "touch", "marker"], "invalid duration '-1'"),
+        ("exponent", ["-w", "1e3", "-l", lk, "touch", "marker"], "invalid duration '1e3'"),
+        ("leading space", ["-w", " 1", "-l", lk, "touch", "marker"], "invalid duration ' 1'"),
+        ("-l without its argument", ["-l"], "option '-l' requires an argument"),
+    ], check)
 
 
 # ------------------------------------------------- same lock, other names

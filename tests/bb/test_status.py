@@ -402,36 +402,27 @@ def test_status_reason_timeout_plain():
 def test_status_reason_timeout_kill_at_once_and_preserve_status():
     """-k 0: the stop signal is SIGKILL itself (no escalation);
     --preserve-status: exit_status is COMMAND's status, reason timeout."""
-    d = tmpdir()
-    f = os.path.join(d, "status.json")
-    cmd = sh_pid_cmd(d, "exec sleep 1000")
-    t0 = time.time()
-    p = start(d, ["-q", "--status-file=" + f, "-t", "0.2", "-k", "0", "--"] + cmd)
-    rc = finish(p)
-    t1 = time.time()
-    assert rc == 124, (rc, err(d))
-    check_record(load(f), command=cmd, pid=p.pid,
-                 command_pid=bb.pids_in(os.path.join(d, "cmd"))[0],
-                 reason="timeout", signal_name=None, exit_status=124,
-                 command_status={"signaled": "SIGKILL"},
-                 stop={"signal": "SIGKILL", "escalated_to_kill": False,
-                       "processes_signaled": 1, "leftovers": 0},
-                 teardown=None, locks=[], t_before=t0, t_after=t1)
-
-    os.unlink(os.path.join(d, "cmd"))
-    t0 = time.time()
-    p = start(d, ["-q", "--status-file=" + f, "--preserve-status", "-t", "0.2",
-                  "-k", "30", "--"] + cmd)
-    rc = finish(p)
-    t1 = time.time()
-    assert rc == 143, (rc, err(d))
-    check_record(load(f), command=cmd, pid=p.pid,
-                 command_pid=bb.pids_in(os.path.join(d, "cmd"))[0],
-                 reason="timeout", signal_name=None, exit_status=143,
-                 command_status={"signaled": "SIGTERM"},
-                 stop={"signal": "SIGTERM", "escalated_to_kill": False,
-                       "processes_signaled": 1, "leftovers": 0},
-                 teardown=None, locks=[], t_before=t0, t_after=t1)
+    def check(opts, rc_want, killed_by):
+        d = tmpdir()
+        f = os.path.join(d, "status.json")
+        cmd = sh_pid_cmd(d, "exec sleep 1000")
+        t0 = time.time()
+        p = start(d, ["-q", "--status-file=" + f, "-t", "0.2"] + opts + ["--"] + cmd)
+        rc = finish(p)
+        t1 = time.time()
+        assert rc == rc_want, (rc, err(d))
+        check_record(load(f), command=cmd, pid=p.pid,
+                     command_pid=bb.pids_in(os.path.join(d, "cmd"))[0],
+                     reason="timeout", signal_name=None, exit_status=rc_want,
+                     command_status={"signaled": killed_by},
+                     stop={"signal": killed_by, "escalated_to_kill": False,
+                           "processes_signaled": 1, "leftovers": 0},
+                     teardown=None, locks=[], t_before=t0, t_after=t1)
+    bb.check_cases([
+        # name, options, status, the stop signal (COMMAND killed by it)
+        ("-k 0", ["-k", "0"], 124, "SIGKILL"),
+        ("--preserve-status", ["--preserve-status", "-k", "30"], 143, "SIGTERM"),
+    ], check)
 
 
 @status_test
