@@ -6,10 +6,13 @@ its descendants, where leftovers() finds them.
 """
 import ctypes
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
+import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUPERVISE = os.environ.get("SUPERVISE", os.path.join(ROOT, "supervise"))
@@ -184,6 +187,46 @@ def alive(pid):
     return st is not None and st != "Z"
 
 
+def try_kill(target, sig):
+    """Sends sig to target (a pid, or a subprocess.Popen) unless it has
+    already exited; returns whether it was sent.
+
+    A test that signals a process which may end by itself at any moment (a
+    random moment, a short deadline, a loaded machine) uses this, and
+    checks in either case what must hold.  False: the process is gone, or
+    a zombie (exited, not yet reaped), or a Popen already waited for; the
+    signal can have had no effect.  True says only that the process had
+    not exited when we looked: it may have been on its way out.
+
+    A pid is reused only once its process has been reaped and the pid
+    numbers have wrapped around, so aim only at a process seen alive a
+    moment ago, whose parent (us, or the front for the supervisor) is
+    still there."""
+    if isinstance(target, subprocess.Popen):
+        if target.poll() is not None:
+            return False
+        pid = target.pid
+    else:
+        pid = target
+    if proc_state(pid) in (None, "Z"):
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def try_killpg(pgid, sig):
+    """Sends sig to process group pgid; returns False when no process is
+    left in it (ESRCH) instead of raising."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def assert_gone(pids, timeout=20.0):
     """Every pid is dead (or a zombie) within timeout."""
     wait_for(lambda: not [p for p in pids if alive(p)], timeout,
@@ -218,6 +261,64 @@ def tmpdir():
     return tempfile.mkdtemp(prefix="supervise-test-")
 
 
+def _searchable_by_all(path):
+    """Whether every user may search path and every directory above it."""
+    path = os.path.realpath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
+def shared_tmpdir():
+    """A new temporary directory of mode 0755 that every user can reach:
+    under the usual one ($TMPDIR or /tmp) when others may search every
+    directory above it, else under /tmp.  The caller removes it."""
+    base = tempfile.gettempdir()
+    if not _searchable_by_all(base):
+        base = "/tmp"
+    d = tempfile.mkdtemp(prefix="supervise-test-", dir=base)
+    os.chmod(d, 0o755)
+    return d
+
+
+def stage(d, *programs):
+    """Copies each program (a path: supervise, a helper, a script) into d,
+    a directory from shared_tmpdir(), for a test that runs it as another
+    user.  That user may not reach the checkout: a clone in a home
+    directory of mode 0700 is out of its reach, and so is everything in
+    it.  Each copy keeps its file name, gets mode 0755, and is removed
+    with d.  Returns the copies' paths, in order."""
+    out = []
+    for prog in programs:
+        dst = os.path.join(d, os.path.basename(prog))
+        shutil.copyfile(prog, dst)
+        os.chmod(dst, 0o755)
+        out.append(dst)
+    return out
+
+
+def check_cases(cases, check):
+    """Table-driven tests: runs check(*row) for each (name, *row) in cases,
+    all of them even when some fail, and then fails naming every case
+    that failed, with its assertion and the line that made it."""
+    failed = []
+    for name, *row in cases:
+        try:
+            check(*row)
+        except AssertionError as e:
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            failed.append("case %r: %s (line %d: %s)"
+                          % (name, e, where.lineno, where.line))
+    assert not failed, "%d of %d cases failed:\n%s" % (
+        len(failed), len(cases), "\n".join(failed))
+
+
 def read(path, default=""):
     try:
         with open(path) as f:
@@ -231,11 +332,27 @@ def pids_in(path):
     return [int(x) for x in read(path).split() if x.strip().isdigit()]
 
 
-def supervisor_of(front_pid):
-    """The supervisor process: the front's child that is in a session of its own."""
+def supervisor_of(front_pid, gone_ok=False, timeout=20.0):
+    """The supervisor process: the front's child that is in a session of
+    its own.  With gone_ok, None when the front has exited (or reaped its
+    supervisor and is on its way out) before one was seen: a run that
+    ends by itself may be over before the test looks."""
     def find():
         for c in children(front_pid):
-            if os.getsid(c) == c:
-                return c
+            try:
+                if os.getsid(c) == c:
+                    return c
+            except ProcessLookupError:
+                pass      # reaped since children() listed it
         return None
-    return wait_for(find, what="the supervisor process of %d" % front_pid)
+    deadline = time.monotonic() + timeout
+    while True:
+        sup = find()
+        if sup is not None:
+            return sup
+        if gone_ok and not alive(front_pid):
+            return None
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for the supervisor "
+                                 "process of %d" % (timeout, front_pid))
+        time.sleep(0.01)

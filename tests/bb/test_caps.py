@@ -12,7 +12,9 @@ printed exactly when the kernel cleared the signal.
 Most tests need root (to limit capabilities, setcap, chown, setpriv) and
 skip with a reason otherwise.  Binaries given file capabilities or
 set-user-ID bits are copies in a temporary directory that the nobody user
-can reach (mode 755), removed afterwards.
+can reach (mode 755), removed afterwards.  What runs as nobody runs from
+such copies too (as_nobody(), staged()): the checkout may be where nobody
+cannot reach it, in a home directory of mode 700.
 """
 import errno
 import functools
@@ -40,14 +42,29 @@ PROBE = os.path.join(bb.HELPERS, "caps_probe")
 # ---------------------------------------------------------------- helpers
 
 _dirs = []
+_staged = []
 
 
 def tmpdir(mode=0o755):
-    """A temporary directory the nobody user can reach (/tmp is 1777)."""
-    d = bb.tmpdir()
+    """A temporary directory the nobody user can reach."""
+    d = bb.shared_tmpdir()
     os.chmod(d, mode)
     _dirs.append(d)
     return d
+
+
+def staged():
+    """(supervise, probe): copies the nobody user can run, made once per
+    test in a directory of their own (bb.stage)."""
+    if not _staged:
+        _staged.extend(bb.stage(tmpdir(), SUP, PROBE))
+    return tuple(_staged)
+
+
+def as_nobody(*extra):
+    """run()/probe() keywords: supervise, the staged copy, run as nobody
+    by setpriv with the EXTRA options too."""
+    return dict(prefix=AS_NOBODY + list(extra), sup=staged()[0])
 
 
 def caps_test(fn):
@@ -65,13 +82,14 @@ def caps_test(fn):
             for d in _dirs:
                 shutil.rmtree(d, ignore_errors=True)
             del _dirs[:]
+            del _staged[:]
     wrapper.time_limit = getattr(fn, "time_limit", 120)
     return wrapper
 
 
-def run(args, prefix=(), cwd="/", timeout=60, env=None):
+def run(args, prefix=(), cwd="/", timeout=60, env=None, sup=SUP):
     """Runs [prefix...] supervise ARGS; Result with text stdout/stderr."""
-    p = subprocess.run(list(prefix) + [SUP] + list(args), capture_output=True,
+    p = subprocess.run(list(prefix) + [sup] + list(args), capture_output=True,
                        text=True, errors="replace", timeout=timeout, cwd=cwd,
                        stdin=subprocess.DEVNULL, env=env)
     return bb.Result(p.returncode, p.stdout, p.stderr)
@@ -336,16 +354,19 @@ def test_caps_non_root_refused():
     d = tmpdir(0o777)
     marker = os.path.join(d, "started")
     msg = "supervise: cannot limit capabilities: CAP_SETPCAP is needed (run as root)\n"
-    prefixes = [AS_NOBODY, ["setpriv", "--bounding-set=-setpcap"]] if os.geteuid() == 0 else [[]]
-    for prefix in prefixes:
+    if os.geteuid() == 0:
+        users = [as_nobody(), dict(prefix=["setpriv", "--bounding-set=-setpcap"])]
+    else:
+        users = [{}]
+    for kw in users:
+        prefix = kw.get("prefix", [])
         for caps in ("none", "cap_net_bind_service"):
-            r = run(["--caps=" + caps, "--", "sh", "-c", "touch %s" % Q(marker)],
-                    prefix=prefix)
+            r = run(["--caps=" + caps, "--", "sh", "-c", "touch %s" % Q(marker)], **kw)
             assert r.rc == 125, (prefix, caps, r)
             assert r.err == msg, (prefix, caps, r)
             assert not os.path.exists(marker), "COMMAND was started (%s)" % prefix
     # The same user can start COMMAND without --caps (the test is fair).
-    r = run(["--", "sh", "-c", "touch %s" % Q(marker)], prefix=prefixes[0])
+    r = run(["--", "sh", "-c", "touch %s" % Q(marker)], **users[0])
     assert r.rc == 0 and os.path.exists(marker), r
 
 
@@ -354,12 +375,13 @@ def test_caps_non_root_with_setpcap():
     """A non-root user that holds CAP_SETPCAP (ambient) may limit: COMMAND
     gets none; keeping a capability it does not hold is refused (125)."""
     bb.require_root()
-    amb = AS_NOBODY + ["--inh-caps=+setpcap", "--ambient-caps=+setpcap"]
-    r, rep = probe(["--caps=none"], prefix=amb)
+    amb = as_nobody("--inh-caps=+setpcap", "--ambient-caps=+setpcap")
+    probe_copy = staged()[1]
+    r, rep = probe(["--caps=none"], probe_path=probe_copy, **amb)
     assert r.rc == 0 and r.err == "", r
     assert rep["uid"] != 0, rep
     assert_caps(rep, 0, r)
-    r, rep = probe(["--caps=cap_net_bind_service"], prefix=amb)
+    r, rep = probe(["--caps=cap_net_bind_service"], probe_path=probe_copy, **amb)
     assert r.rc == 125, r
     assert r.err == ("supervise: cannot keep capability cap_net_bind_service: "
                      "supervise does not hold it\n"), r
@@ -395,14 +417,14 @@ def test_caps_warning_file_capabilities_non_root():
     bb.require_root()
     d = tmpdir()
     f = copy_probe(d, "fcap", caps="cap_net_raw+ep")
-    r, rep = probe([], prefix=AS_NOBODY, probe_path=f)
+    r, rep = probe([], probe_path=f, **as_nobody())
     check_warning(r, rep, f, "file capabilities")
     assert rep["uid"] != 0 and rep["CapEff"] == 1 << CAP_NET_RAW, rep
-    r, rep = probe(["-q"], prefix=AS_NOBODY, probe_path=f)
+    r, rep = probe(["-q"], probe_path=f, **as_nobody())
     assert r.rc == 0 and r.err == "", r
     assert rep["pdeathsig"] == 0, rep
     # The effective bit makes it a "secure exec" even under no_new_privs.
-    r, rep = probe(["--no-new-privs"], prefix=AS_NOBODY, probe_path=f)
+    r, rep = probe(["--no-new-privs"], probe_path=f, **as_nobody())
     check_warning(r, rep, f, "file capabilities")
 
 
@@ -424,13 +446,13 @@ def test_caps_warning_file_capabilities_permitted_only():
     bb.require_root()
     d = tmpdir()
     f = copy_probe(d, "fcap-p", caps="cap_net_raw+p")
-    r, rep = probe([], prefix=AS_NOBODY, probe_path=f)
+    r, rep = probe([], probe_path=f, **as_nobody())
     check_warning(r, rep, f, "file capabilities")
-    r, rep = probe(["--no-new-privs"], prefix=AS_NOBODY, probe_path=f)
+    r, rep = probe(["--no-new-privs"], probe_path=f, **as_nobody())
     check_warning(r, rep, f, None)
     # Inheritable file capabilities alone give nothing: no change.
     fi = copy_probe(d, "fcap-i", caps="cap_net_raw+i")
-    r, rep = probe([], prefix=AS_NOBODY, probe_path=fi)
+    r, rep = probe([], probe_path=fi, **as_nobody())
     check_warning(r, rep, fi, None)
 
 
@@ -453,10 +475,10 @@ def test_caps_warning_setuid():
         assert rep["euid"] == 0, rep
     r, rep = probe([], probe_path=su_root)
     check_warning(r, rep, su_root, None)
-    r, rep = probe([], prefix=AS_NOBODY, probe_path=su_root)
+    r, rep = probe([], probe_path=su_root, **as_nobody())
     check_warning(r, rep, su_root, "set-user-ID")
     assert rep["euid"] == 0 and rep["uid"] == uid, rep
-    r, rep = probe(["--no-new-privs"], prefix=AS_NOBODY, probe_path=su_root)
+    r, rep = probe(["--no-new-privs"], probe_path=su_root, **as_nobody())
     check_warning(r, rep, su_root, None)
 
 
@@ -474,7 +496,7 @@ def test_caps_warning_setgid():
     check_warning(r, rep, sg, "set-group-ID")
     r, rep = probe([], probe_path=sg_nox)
     check_warning(r, rep, sg_nox, None)
-    r, rep = probe([], prefix=AS_NOBODY, probe_path=sg)
+    r, rep = probe([], probe_path=sg, **as_nobody())
     check_warning(r, rep, sg, None)
 
 
@@ -486,7 +508,7 @@ def test_caps_warning_names_file_found_in_path():
     d = tmpdir()
     f = copy_probe(d, "fcap-in-path", caps="cap_net_raw+ep")
     env = dict(os.environ, PATH=d + ":/usr/bin:/bin")
-    r = run(["--", "fcap-in-path"], prefix=AS_NOBODY, env=env)
+    r = run(["--", "fcap-in-path"], env=env, **as_nobody())
     check_warning(r, parse_probe(r.out), f, "file capabilities")
 
 
@@ -500,7 +522,8 @@ def test_caps_no_warning_for_setuid_script():
     d = tmpdir()
     script = os.path.join(d, "su-script")
     with open(script, "w") as fh:
-        fh.write("#!/bin/sh\nexec %s\n" % PROBE)
+        # The staged probe: nobody runs the copy of the script below.
+        fh.write("#!/bin/sh\nexec %s\n" % staged()[1])
     os.chown(script, uid, -1)
     os.chmod(script, 0o4755)
     problems = []
@@ -514,7 +537,7 @@ def test_caps_no_warning_for_setuid_script():
     s = subprocess.run(["setcap", "cap_net_raw+ep", fscript], capture_output=True, text=True)
     if s.returncode != 0:
         raise bb.Skip("setcap on a script fails here: %s" % s.stderr.strip())
-    r, rep = probe([], prefix=AS_NOBODY, probe_path=fscript)
+    r, rep = probe([], probe_path=fscript, **as_nobody())
     assert rep is not None and rep["CapEff"] == 0, (r, rep)
     _collect(problems, check_warning, r, rep, fscript, None)
     assert not problems, "\n".join(problems)
@@ -540,7 +563,7 @@ def test_caps_no_warning_on_nosuid_mount():
         "set +e",
         "%s -- %s > %s/out1 2> %s/err1; echo $? > %s/rc1" % (Q(SUP), Q(su), Q(d), Q(d), Q(d)),
         "%s %s -- %s > %s/out2 2> %s/err2; echo $? > %s/rc2" % (
-            " ".join(AS_NOBODY), Q(SUP), Q(fc), Q(d), Q(d), Q(d)),
+            " ".join(AS_NOBODY), Q(staged()[0]), Q(fc), Q(d), Q(d), Q(d)),
     ])
     p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                        capture_output=True, text=True, timeout=60)

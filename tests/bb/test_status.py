@@ -54,8 +54,9 @@ def _version():
 _dirs = []
 
 
-def tmpdir():
-    d = bb.tmpdir()
+def tmpdir(shared=False):
+    """A temporary directory; with shared, one every user can reach."""
+    d = bb.shared_tmpdir() if shared else bb.tmpdir()
     _dirs.append(d)
     return d
 
@@ -405,36 +406,27 @@ def test_status_reason_timeout_plain():
 def test_status_reason_timeout_kill_at_once_and_preserve_status():
     """-k 0: the stop signal is SIGKILL itself (no escalation);
     --preserve-status: exit_status is COMMAND's status, reason timeout."""
-    d = tmpdir()
-    f = os.path.join(d, "status.json")
-    cmd = sh_pid_cmd(d, "exec sleep 1000")
-    t0 = time.time()
-    p = start(d, ["-q", "--status-file=" + f, "-t", "0.2", "-k", "0", "--"] + cmd)
-    rc = finish(p)
-    t1 = time.time()
-    assert rc == 124, (rc, err(d))
-    check_record(load(f), command=cmd, pid=p.pid,
-                 command_pid=bb.pids_in(os.path.join(d, "cmd"))[0],
-                 reason="timeout", signal_name=None, exit_status=124,
-                 command_status={"signaled": "SIGKILL"},
-                 stop={"signal": "SIGKILL", "escalated_to_kill": False,
-                       "processes_signaled": 1, "leftovers": 0},
-                 teardown=None, locks=[], t_before=t0, t_after=t1)
-
-    os.unlink(os.path.join(d, "cmd"))
-    t0 = time.time()
-    p = start(d, ["-q", "--status-file=" + f, "--preserve-status", "-t", "0.2",
-                  "-k", "30", "--"] + cmd)
-    rc = finish(p)
-    t1 = time.time()
-    assert rc == 143, (rc, err(d))
-    check_record(load(f), command=cmd, pid=p.pid,
-                 command_pid=bb.pids_in(os.path.join(d, "cmd"))[0],
-                 reason="timeout", signal_name=None, exit_status=143,
-                 command_status={"signaled": "SIGTERM"},
-                 stop={"signal": "SIGTERM", "escalated_to_kill": False,
-                       "processes_signaled": 1, "leftovers": 0},
-                 teardown=None, locks=[], t_before=t0, t_after=t1)
+    def check(opts, rc_want, killed_by):
+        d = tmpdir()
+        f = os.path.join(d, "status.json")
+        cmd = sh_pid_cmd(d, "exec sleep 1000")
+        t0 = time.time()
+        p = start(d, ["-q", "--status-file=" + f, "-t", "0.2"] + opts + ["--"] + cmd)
+        rc = finish(p)
+        t1 = time.time()
+        assert rc == rc_want, (rc, err(d))
+        check_record(load(f), command=cmd, pid=p.pid,
+                     command_pid=bb.pids_in(os.path.join(d, "cmd"))[0],
+                     reason="timeout", signal_name=None, exit_status=rc_want,
+                     command_status={"signaled": killed_by},
+                     stop={"signal": killed_by, "escalated_to_kill": False,
+                           "processes_signaled": 1, "leftovers": 0},
+                     teardown=None, locks=[], t_before=t0, t_after=t1)
+    bb.check_cases([
+        # name, options, status, the stop signal (COMMAND killed by it)
+        ("-k 0", ["-k", "0"], 124, "SIGKILL"),
+        ("--preserve-status", ["--preserve-status", "-k", "30"], 143, "SIGTERM"),
+    ], check)
 
 
 @status_test
@@ -1025,14 +1017,16 @@ def test_status_unwritable_directory_non_root():
     """A directory without write permission, as a non-root user (nobody
     via setpriv when we are root): EACCES reported, status unchanged."""
     if os.geteuid() == 0:
-        d = tmpdir()
-        os.chmod(d, 0o755)
+        # nobody runs a copy it can reach: the checkout may be in a home
+        # directory of mode 700.
+        sup, = bb.stage(tmpdir(shared=True), SUP)
+        d = tmpdir(shared=True)
         ro = os.path.join(d, "ro")
         os.mkdir(ro, 0o555)
         os.chmod(ro, 0o555)
         f = os.path.join(ro, "status.json")
         p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
-                            "--clear-groups", SUP, "--status-file=" + f, "--",
+                            "--clear-groups", sup, "--status-file=" + f, "--",
                             "sh", "-c", "exit 3"], capture_output=True, text=True,
                            timeout=60, cwd="/")
         r = bb.Result(p.returncode, p.stdout, p.stderr)

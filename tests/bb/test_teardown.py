@@ -181,13 +181,12 @@ def _cancel_by(sig, rc_expected):
 
 
 @teardown_test
-def test_teardown_on_sigterm():
-    _cancel_by(signal.SIGTERM, 143)
-
-
-@teardown_test
-def test_teardown_on_sigint():
-    _cancel_by(signal.SIGINT, 130)
+def test_teardown_on_cancel_signals():
+    bb.check_cases([
+        # name, signal to the front, status
+        ("SIGTERM", signal.SIGTERM, 143),
+        ("SIGINT", signal.SIGINT, 130),
+    ], _cancel_by)
 
 
 @teardown_test
@@ -338,26 +337,41 @@ def test_teardown_supervisor_sigkill_during_teardown():
 @teardown_test
 def test_teardown_supervisor_sigkill_keeps_deadline():
     """The front takes over a hanging teardown from a dead supervisor and
-    still kills it at its (original) deadline."""
-    d = tmpdir()
-    m = os.path.join(d, "marker")
-    p = start(d, ["-k", "0.3", "--teardown-timeout=2", "-T",
-                  "echo start >> %s; sleep 1000" % Q(m), "--"] + ready_cmd(d))
-    wait_pid_file(os.path.join(d, "cmd"))
-    sup = bb.supervisor_of(p.pid)
-    os.kill(p.pid, signal.SIGTERM)
-    bb.wait_for(lambda: lines(m) == ["start"], timeout=30, what="the teardown to start")
-    os.kill(sup, signal.SIGKILL)
-    rc = finish(p)
-    assert rc == 125, (rc, err(d))
-    match_lines(err(d), [
-        r"supervise: cancelled by SIGTERM from pid %d; stopping the run with SIGTERM" % os.getpid(),
-        r"supervise: teardown started \(reason: cancel\)",
-        r"supervise: supervisor process %d died \(SIGKILL\) during the teardown; "
-        r"the teardown goes on" % sup,
-        r"supervise: teardown timed out after 2s; stopping it with SIGTERM",
-        r"supervise: teardown timed out in %s \(killed by SIGTERM\)" % DUR,
-    ])
+    still kills it at its (original) deadline.  On a loaded machine the
+    deadline may pass, and the supervisor end by itself, before the
+    SIGKILL: then the supervisor's own report is checked and the run is
+    tried again."""
+    for _ in range(3):
+        d = tmpdir()
+        m = os.path.join(d, "marker")
+        p = start(d, ["-k", "0.3", "--teardown-timeout=2", "-T",
+                      "echo start >> %s; sleep 1000" % Q(m), "--"] + ready_cmd(d))
+        wait_pid_file(os.path.join(d, "cmd"))
+        sup = bb.supervisor_of(p.pid)
+        os.kill(p.pid, signal.SIGTERM)
+        bb.wait_for(lambda: lines(m) == ["start"], timeout=30, what="the teardown to start")
+        killed = bb.try_kill(sup, signal.SIGKILL)
+        rc = finish(p)
+        head = [
+            r"supervise: cancelled by SIGTERM from pid %d; stopping the run with SIGTERM"
+            % os.getpid(),
+            r"supervise: teardown started \(reason: cancel\)",
+        ]
+        tail = [
+            r"supervise: teardown timed out after 2s; stopping it with SIGTERM",
+            r"supervise: teardown timed out in %s \(killed by SIGTERM\)" % DUR,
+        ]
+        assert lines(m) == ["start"], lines(m)
+        if killed:
+            assert rc == 125, (rc, err(d))
+            match_lines(err(d), head + [
+                r"supervise: supervisor process %d died \(SIGKILL\) during the teardown; "
+                r"the teardown goes on" % sup] + tail)
+            return
+        assert rc == 143, (rc, err(d))
+        match_lines(err(d), head + tail)
+    raise bb.Skip("three times the teardown's deadline (2s) passed before the test "
+                  "could SIGKILL the supervisor: too loaded a machine")
 
 
 @teardown_test
@@ -376,7 +390,8 @@ def test_teardown_supervisor_sigkill_during_stop_keeps_reason():
         wait_pid_file(os.path.join(d, "cmd"))
         sup = bb.supervisor_of(p.pid)
         wait_line(d, r"supervise: timed out after 300ms; stopping the run with SIGTERM")
-        os.kill(sup, signal.SIGKILL)
+        assert bb.try_kill(sup, signal.SIGKILL), \
+            "the supervisor ended in its 20s grace, before the SIGKILL: %r" % err(d)
         rc = finish(p)
         assert rc == 125, (rc, err(d))
         assert lines(m) == ["timeout|125|killed by SIGKILL|%d" % p.pid], \
@@ -390,6 +405,15 @@ def test_teardown_supervisor_sigkill_during_stop_keeps_reason():
         ])
 
 
+# A known flaw, accepted here until supervise is fixed: the supervisor
+# reports "teardown started" just before it forks the teardown; SIGKILLed
+# in between, the front starts the teardown (once, rightly) and reports
+# the start a second time.
+TWICE_STARTED = (r"^supervise: teardown started \(reason: exit\)\n"
+                 r"supervise: supervisor process %d died \(SIGKILL\); no orphaned "
+                 r"process is left\nsupervise: teardown started \(reason: exit\)\n")
+
+
 def _sup_kill_once(i, rng, base):
     d = os.path.join(base, "it%d" % i)
     os.mkdir(d)
@@ -398,25 +422,35 @@ def _sup_kill_once(i, rng, base):
     p = start(d, ["-k", "1", "--teardown-on=always", "-T", td, "--", "sh", "-c",
                   "echo $$ > %s; sleep 0.05" % Q(os.path.join(d, "cmd"))])
     try:
-        sup = bb.supervisor_of(p.pid)
-        wait_pid_file(os.path.join(d, "cmd"))
+        # On a loaded machine the run may be over before the test looks,
+        # or before the SIGKILL: then the supervisor ended by itself.
+        sup = bb.supervisor_of(p.pid, gone_ok=True)
+        cmd = wait_pid_file(os.path.join(d, "cmd"))
         delay = rng.random() * 0.15
         time.sleep(delay)
-        # The supervisor is the front's child: unreaped until the front exits.
-        if bb.proc_state(p.pid) not in (None, "Z"):
-            os.kill(sup, signal.SIGKILL)
+        # Only while the front runs: the supervisor's pid cannot have been
+        # reused yet (the front reaps it just before it exits).
+        killed = sup is not None and bb.alive(p.pid) and bb.try_kill(sup, signal.SIGKILL)
         rc = finish(p)
     except BaseException as e:
         p.kill()
         p.wait()
         return ["iteration %d: %s; stderr %r" % (i, e, err(d))]
     out = []
-    what = "iteration %d (kill %.0fms after COMMAND started): rc %r, marker %r, stderr:\n%s" % (
-        i, delay * 1000, rc, lines(m), err(d))
+    e = err(d)
+    what = ("iteration %d (SIGKILL %s %.0fms after COMMAND started): rc %r, marker %r, "
+            "stderr:\n%s" % (i, "sent" if killed else "not sent, the supervisor had ended",
+                             delay * 1000, rc, lines(m), e))
     if lines(m) != ["start", "end"]:
         out.append("the teardown did not run exactly once to its end: " + what)
-    elif rc not in (0, 125) or "timed out" in err(d) or "failed" in err(d):
+    elif e.count("supervise: teardown started") != 1 and not (
+            killed and e.count("supervise: teardown started") == 2 and re.search(
+                TWICE_STARTED % sup, e, re.M)):
+        out.append("not one 'teardown started' line: " + what)
+    elif rc not in ((0, 125) if killed else (0,)) or "timed out" in e or "failed" in e:
         out.append("unexpected status or report: " + what)
+    if bb.alive(cmd):
+        out.append("COMMAND %d outlived supervise: %s" % (cmd, what))
     return out
 
 
@@ -534,53 +568,61 @@ def _run_sel(events, cmd, timeout=None):
     return rc, lines(m), err(d), p.pid
 
 
-@teardown_test
-def test_teardown_on_always():
-    rc, ml, e, pid = _run_sel("always", ["true"])
-    assert rc == 0 and ml == ["exit|0|exited 0|%d" % pid], (rc, ml, e)
-    match_lines(e, [r"supervise: teardown started \(reason: exit\)",
-                    r"supervise: teardown finished in %s \(exit 0\)" % DUR])
-    rc, ml, e, pid = _run_sel("always", ["sh", "-c", "exit 3"])
-    assert rc == 3 and ml == ["exit|3|exited 3|%d" % pid], (rc, ml, e)
-    rc, ml, e, pid = _run_sel("always", ["sleep", "1000"], timeout="0.2")
-    assert rc == 124 and ml == ["timeout|124|killed by SIGTERM|%d" % pid], (rc, ml, e)
+NO_SUCH = "supervise-test-no-such-command"
+STARTED_EXIT = r"supervise: teardown started \(reason: exit\)"
+FINISHED_0 = r"supervise: teardown finished in %s \(exit 0\)" % DUR
 
-
-@teardown_test
-def test_teardown_on_failure():
-    rc, ml, e, pid = _run_sel("failure", ["sh", "-c", "exit 1"])
-    assert rc == 1 and ml == ["exit|1|exited 1|%d" % pid], (rc, ml, e)
-    # Killed by a signal.
-    rc, ml, e, pid = _run_sel("failure", ["sh", "-c", "kill -KILL $$"])
-    assert rc == 137 and ml == ["exit|137|killed by SIGKILL|%d" % pid], (rc, ml, e)
+# --teardown-on=EVENTS, COMMAND, -t: the status, the teardown's one
+# marker line (its pid left out; None: it did not run) and, unless None,
+# stderr line by line ([]: empty).
+SELECTIONS = [
+    # name, events, COMMAND, -t, status, marker, stderr
+    ("always, success", "always", ["true"], None,
+     0, "exit|0|exited 0", [STARTED_EXIT, FINISHED_0]),
+    ("always, failure", "always", ["sh", "-c", "exit 3"], None,
+     3, "exit|3|exited 3", None),
+    ("always, timeout", "always", ["sleep", "1000"], "0.2",
+     124, "timeout|124|killed by SIGTERM", None),
+    ("failure, exit 1", "failure", ["sh", "-c", "exit 1"], None,
+     1, "exit|1|exited 1", None),
+    ("failure, killed by a signal", "failure", ["sh", "-c", "kill -KILL $$"], None,
+     137, "exit|137|killed by SIGKILL", None),
     # Could not be executed: counts as failure, "not started".
-    rc, ml, e, pid = _run_sel("failure", ["supervise-test-no-such-command"])
-    assert rc == 127 and ml == ["exit|127|not started|%d" % pid], (rc, ml, e)
-    match_lines(e, [r"supervise: cannot run 'supervise-test-no-such-command': "
-                    r"No such file or directory",
-                    r"supervise: teardown started \(reason: exit\)",
-                    r"supervise: teardown finished in %s \(exit 0\)" % DUR])
+    ("failure, not executed", "failure", [NO_SUCH], None,
+     127, "exit|127|not started",
+     [r"supervise: cannot run '%s': No such file or directory" % NO_SUCH,
+      STARTED_EXIT, FINISHED_0]),
     # Not on success, and a timeout is its own event, not a failure.
-    rc, ml, e, pid = _run_sel("failure", ["true"])
-    assert rc == 0 and ml == [] and e == "", (rc, ml, e)
-    rc, ml, e, pid = _run_sel("failure", ["sleep", "1000"], timeout="0.2")
-    assert rc == 124 and ml == [], (rc, ml, e)
+    ("failure, success", "failure", ["true"], None, 0, None, []),
+    ("failure, timeout", "failure", ["sleep", "1000"], "0.2", 124, None, None),
+    ("success, success", "success", ["true"], None, 0, "exit|0|exited 0", None),
+    ("success, exit 1", "success", ["sh", "-c", "exit 1"], None, 1, None, []),
+    ("success, not executed", "success", [NO_SUCH], None, 127, None, None),
+    ("success, timeout", "success", ["sleep", "1000"], "0.2", 124, None, None),
+    # Only cancel: a timeout does not run it.
+    ("cancel, timeout", "cancel", ["sleep", "1000"], "0.2", 124, None, None),
+    # timeout,cancel,failure: a failed run does.
+    ("timeout,cancel,failure, exit 7", "timeout,cancel,failure", ["sh", "-c", "exit 7"],
+     None, 7, "exit|7|exited 7", None),
+]
+
+
+def _check_selection(events, cmd, timeout, rc_want, marker, stderr):
+    rc, ml, e, pid = _run_sel(events, cmd, timeout)
+    want = [] if marker is None else ["%s|%d" % (marker, pid)]
+    assert rc == rc_want and ml == want, (rc, ml, e)
+    if stderr is not None:
+        match_lines(e, stderr)
 
 
 @teardown_test
-def test_teardown_on_success():
-    rc, ml, e, pid = _run_sel("success", ["true"])
-    assert rc == 0 and ml == ["exit|0|exited 0|%d" % pid], (rc, ml, e)
-    rc, ml, e, pid = _run_sel("success", ["sh", "-c", "exit 1"])
-    assert rc == 1 and ml == [] and e == "", (rc, ml, e)
-    rc, ml, e, pid = _run_sel("success", ["supervise-test-no-such-command"])
-    assert rc == 127 and ml == [], (rc, ml, e)
-    rc, ml, e, pid = _run_sel("success", ["sleep", "1000"], timeout="0.2")
-    assert rc == 124 and ml == [], (rc, ml, e)
+def test_teardown_on_selections():
+    """Which outcomes run the teardown, for each --teardown-on."""
+    bb.check_cases(SELECTIONS, _check_selection)
 
 
 @teardown_test
-def test_teardown_on_timeout_or_cancel_only():
+def test_teardown_on_timeout_not_on_cancel():
     # Only timeout: a cancel does not run it.
     d = tmpdir()
     m = os.path.join(d, "marker")
@@ -589,12 +631,6 @@ def test_teardown_on_timeout_or_cancel_only():
     os.kill(p.pid, signal.SIGTERM)
     assert finish(p) == 143, err(d)
     assert lines(m) == [], lines(m)
-    # Only cancel: a timeout does not run it.
-    rc, ml, e, pid = _run_sel("cancel", ["sleep", "1000"], timeout="0.2")
-    assert rc == 124 and ml == [], (rc, ml, e)
-    # timeout,cancel,failure: a failed run does.
-    rc, ml, e, pid = _run_sel("timeout,cancel,failure", ["sh", "-c", "exit 7"])
-    assert rc == 7 and ml == ["exit|7|exited 7|%d" % pid], (rc, ml, e)
 
 
 # ------------------------------------------- environment, directory, stdin
@@ -739,34 +775,31 @@ def test_teardown_hanging_after_success_gives_123():
 
 @teardown_test
 def test_teardown_failure_reported_and_status():
-    d = tmpdir()
-    # A successful run whose teardown fails: 123.
-    p = start(d, ["--teardown-on=success", "-T", "echo oops; exit 3", "--", "true"])
-    rc = finish(p)
-    assert rc == 123, (rc, err(d))
-    match_lines(err(d), [
-        r"supervise: teardown started \(reason: exit\)",
-        r"oops",
-        r"supervise: teardown failed in %s \(exit 3\)" % DUR,
-    ])
-    # Killed by a signal is a failure too.
-    p = start(d, ["--teardown-on=success", "-T", "kill -KILL $$", "--", "true"])
-    rc = finish(p)
-    assert rc == 123, (rc, err(d))
-    has_line(err(d), r"supervise: teardown failed in %s \(killed by SIGKILL\)" % DUR)
-    # A failed run keeps its own status.
-    p = start(d, ["--teardown-on=failure", "-T", "exit 4", "--", "sh", "-c", "exit 5"])
-    rc = finish(p)
-    assert rc == 5, (rc, err(d))
-    match_lines(err(d), [
-        r"supervise: teardown started \(reason: exit\)",
-        r"supervise: teardown failed in %s \(exit 4\)" % DUR,
-    ])
-    # So does a timed-out one.
-    p = start(d, ["-t", "0.2", "-T", "exit 4", "--", "sleep", "1000"])
-    rc = finish(p)
-    assert rc == 124, (rc, err(d))
-    has_line(err(d), r"supervise: teardown failed in %s \(exit 4\)" % DUR)
+    def check(args, rc_want, stderr, whole):
+        d = tmpdir()
+        rc = finish(start(d, args))
+        assert rc == rc_want, (rc, err(d))
+        if whole:
+            match_lines(err(d), stderr)
+        else:
+            has_line(err(d), stderr[0])
+    bb.check_cases([
+        # name, arguments, status, stderr: the whole of it, or a line in it
+        ("a successful run whose teardown fails: 123",
+         ["--teardown-on=success", "-T", "echo oops; exit 3", "--", "true"], 123,
+         [r"supervise: teardown started \(reason: exit\)", r"oops",
+          r"supervise: teardown failed in %s \(exit 3\)" % DUR], True),
+        ("killed by a signal is a failure too",
+         ["--teardown-on=success", "-T", "kill -KILL $$", "--", "true"], 123,
+         [r"supervise: teardown failed in %s \(killed by SIGKILL\)" % DUR], False),
+        ("a failed run keeps its own status",
+         ["--teardown-on=failure", "-T", "exit 4", "--", "sh", "-c", "exit 5"], 5,
+         [r"supervise: teardown started \(reason: exit\)",
+          r"supervise: teardown failed in %s \(exit 4\)" % DUR], True),
+        ("so does a timed-out one",
+         ["-t", "0.2", "-T", "exit 4", "--", "sleep", "1000"], 124,
+         [r"supervise: teardown failed in %s \(exit 4\)" % DUR], False),
+    ], check)
 
 
 @teardown_test
@@ -950,15 +983,22 @@ def test_teardown_log_unopenable():
 def test_teardown_on_bad_event_words():
     d = tmpdir()
     touched = os.path.join(d, "touched")
-    for arg, word in (("bogus", "bogus"), ("timeout,,cancel", ""), ("", ""),
-                      ("timeout,bogus", "bogus"), ("timeout,", ""), ("Timeout", "Timeout")):
-        r = bb.run(["--teardown-on=" + arg, "-T", "true", "--", "touch", touched])
-        assert r.rc == 125, (arg, r)
-        assert r.err == "supervise: invalid teardown event '%s'\n" % word, (arg, r)
-        assert not os.path.exists(touched), "COMMAND ran with --teardown-on=%r" % arg
-    # The separate-argument form too.
-    r = bb.run(["--teardown-on", "bogus", "-T", "true", "--", "touch", touched])
-    assert r.rc == 125 and r.err == "supervise: invalid teardown event 'bogus'\n", r
+
+    def check(opt, word):
+        r = bb.run(opt + ["-T", "true", "--", "touch", touched])
+        assert r.rc == 125, r
+        assert r.err == "supervise: invalid teardown event '%s'\n" % word, r
+        assert not os.path.exists(touched), "COMMAND ran"
+    bb.check_cases([
+        # name, option, the word the message names
+        ("bogus", ["--teardown-on=bogus"], "bogus"),
+        ("empty word inside", ["--teardown-on=timeout,,cancel"], ""),
+        ("empty", ["--teardown-on="], ""),
+        ("bogus after a good one", ["--teardown-on=timeout,bogus"], "bogus"),
+        ("trailing comma", ["--teardown-on=timeout,"], ""),
+        ("case matters", ["--teardown-on=Timeout"], "Timeout"),
+        ("separate argument", ["--teardown-on", "bogus"], "bogus"),
+    ], check)
 
 
 # ------------------------------------------------------------ signal storm
@@ -1035,13 +1075,11 @@ def _storm_once(i, rng, base):
         time.sleep(rng.random() * 0.15)
         gap = rng.choice((0.002, 0.01, 0.03, 0.08))
         sent = []
-        while bb.proc_state(p.pid) not in (None, "Z"):
+        while True:
             s = rng.choice(STORM_SIGS)
-            try:
-                os.kill(p.pid, s)
-                sent.append(signal.Signals(s).name[3:])
-            except ProcessLookupError:
-                break
+            if not bb.try_kill(p, s):
+                break       # supervise has exited
+            sent.append(signal.Signals(s).name[3:])
             time.sleep(rng.random() * gap)
         rc = finish(p)
     except BaseException as e:
