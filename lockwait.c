@@ -48,6 +48,8 @@ struct lock_wait {
 	struct signalfd_siginfo q[QUEUE_MAX];
 	size_t nq;
 	bool read_failed;
+	bool ancestor_died;	/* the --parent-pid pidfd polled readable */
+	int hangup_fd;		/* 1 or 2 polled POLLERR/POLLHUP, or 0 */
 };
 
 enum {
@@ -89,6 +91,7 @@ on_wait_signal(struct lock_wait *w, const struct signalfd_siginfo *si)
 			log_info("parent process %d died while waiting for "
 				 "lock %s", (int)r->parent, w->lock->path);
 			run_set_reason(r, REASON_PARENT_DEATH, 0);
+			r->sh->cause_pid = r->parent;
 			w->status = 128 + SIGHUP;
 		}
 		break;
@@ -107,6 +110,52 @@ on_wait_signal(struct lock_wait *w, const struct signalfd_siginfo *si)
 	case SIGK_OTHER:
 		/* No COMMAND yet: nothing to time out or forward to. */
 		break;
+	}
+}
+
+static void
+on_ancestor(void *ctx, int fd, short revents)
+{
+	struct lock_wait *w = ctx;
+
+	w->ancestor_died = true;
+	loop_remove(&w->loop, fd);
+}
+
+static void
+on_hangup(void *ctx, int fd, short revents)
+{
+	struct lock_wait *w = ctx;
+
+	if (w->hangup_fd == 0) {
+		w->hangup_fd = fd;
+	}
+	loop_remove(&w->loop, fd);
+}
+
+/* The ancestor's death or a hang-up ends the wait as a cancel would. */
+static void
+on_other_events(struct lock_wait *w)
+{
+	struct run *r = w->r;
+
+	if (w->status != WAITING && w->status != HELD) {
+		return;
+	}
+	if (w->ancestor_died) {
+		log_info("ancestor process %d died while waiting for lock %s",
+			 (int)r->ancestor, w->lock->path);
+		run_set_reason(r, REASON_PARENT_DEATH, 0);
+		r->sh->cause_pid = r->ancestor;
+		r->sh->cause_ancestor = true;
+		w->status = 128 + SIGHUP;
+	} else if (w->hangup_fd != 0) {
+		log_info("nobody reads standard %s any more while waiting for "
+			 "lock %s", w->hangup_fd == 1 ? "output" : "error",
+			 w->lock->path);
+		run_set_reason(r, REASON_HANGUP, 0);
+		r->sh->cause_fd = w->hangup_fd;
+		w->status = 128 + SIGHUP;
 	}
 }
 
@@ -142,6 +191,7 @@ decide(struct lock_wait *w, int rc, uint64_t now, uint64_t deadline,
 		on_wait_signal(w, &w->q[i]);
 	}
 	w->nq = 0;
+	on_other_events(w);
 	if (rc < 0 || w->read_failed) {
 		if (w->read_failed) {
 			log_error("cannot read signals: %s", strerror(errno));
@@ -174,8 +224,13 @@ wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 		return GAVE_UP;
 	}
 	loop_init(&w.loop);
-	if (loop_add(&w.loop, r->sig.fd, POLLIN, on_signalfd, &w) < 0) {
-		return EXIT_FAILURE_SUPERVISE;
+	loop_add(&w.loop, r->sig.fd, POLLIN, on_signalfd, &w);
+	if (r->ancestor_fd >= 0) {
+		loop_add(&w.loop, r->ancestor_fd, POLLIN, on_ancestor, &w);
+	}
+	if (r->opt.cancel_on_hangup) {
+		loop_add(&w.loop, STDOUT_FILENO, 0, on_hangup, &w);
+		loop_add(&w.loop, STDERR_FILENO, 0, on_hangup, &w);
 	}
 	w.waiter = lock_start_waiter(l);
 	if (w.waiter < 0) {

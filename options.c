@@ -11,7 +11,8 @@
 #include "parse.h"
 
 enum {
-	OPT_CAPS = 256,
+	OPT_CANCEL_ON_HANGUP = 256,
+	OPT_CAPS,
 	OPT_FOREGROUND,
 	OPT_IGNORE_PARENT_DEATH,
 	OPT_NO_NEW_PRIVS,
@@ -25,6 +26,7 @@ enum {
 
 /* Sorted by name, as the short options in the getopt string are. */
 static const struct option long_options[] = {
+	{ "cancel-on-hangup", no_argument, NULL, OPT_CANCEL_ON_HANGUP },
 	{ "caps", required_argument, NULL, OPT_CAPS },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "help", no_argument, NULL, 'h' },
@@ -68,9 +70,11 @@ const char opts_usage[] =
 "                             it can use the terminal (one process; no\n"
 "                             protection against a process-group SIGKILL)\n"
 "      --preserve-status      on timeout, exit with COMMAND's own status\n"
-"      --parent-pid=PID       the parent supervise must outlive (default:\n"
-"                             the parent at start)\n"
+"      --parent-pid=PID       an ancestor supervise must outlive, besides\n"
+"                             its parent (e.g. $PPID under 'sh -c')\n"
 "      --ignore-parent-death  do not cancel the run when the parent dies\n"
+"      --cancel-on-hangup     cancel the run when nobody reads its stdout or\n"
+"                             stderr any more (the reader closed the pipe)\n"
 "  -T, --teardown=COMMAND     run the shell command COMMAND once, after the\n"
 "                             run's tree is gone, when the run ends by an\n"
 "                             event in --teardown-on\n"
@@ -228,6 +232,9 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		if (parse_duration(optarg, &o->lock_wait_ns) < 0) {
 			return fail(err, errlen, "invalid duration '%s'", optarg);
 		}
+		return OPTS_RUN;
+	case OPT_CANCEL_ON_HANGUP:
+		o->cancel_on_hangup = true;
 		return OPTS_RUN;
 	case OPT_CAPS:
 		if (caps_parse(optarg, &o->caps, name, sizeof(name)) < 0) {

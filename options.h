@@ -18,6 +18,7 @@ struct options {
 	bool foreground;
 	bool preserve_status;
 	bool ignore_parent_death;
+	bool cancel_on_hangup;		/* cancel when nobody reads our output */
 	pid_t parent_pid;		/* 0: the parent at start */
 	int verbosity;			/* -1 quiet, 0 normal, 1 verbose */
 	const char *teardown;		/* -T: a shell command, or NULL */

@@ -19,6 +19,7 @@ run_event(enum run_reason reason, int exit_status)
 		return EVENT_TIMEOUT;
 	case REASON_CANCEL:
 	case REASON_PARENT_DEATH:
+	case REASON_HANGUP:
 		return EVENT_CANCEL;
 	case REASON_EXIT:
 		return exit_status == 0 ? EVENT_SUCCESS : EVENT_FAILURE;
@@ -41,6 +42,8 @@ run_reason_name(enum run_reason reason)
 		return "cancel";
 	case REASON_PARENT_DEATH:
 		return "parent-death";
+	case REASON_HANGUP:
+		return "hangup";
 	case REASON_NONE:
 	case REASON_EXIT:
 	case REASON_EXEC_FAILED:
@@ -87,6 +90,8 @@ status_reason(enum run_reason reason)
 		return "exec-failed";
 	case REASON_LOCK_TIMEOUT:
 		return "lock-timeout";
+	case REASON_HANGUP:
+		return "hangup";
 	case REASON_NONE:
 	case REASON_ERROR:
 		break;
@@ -99,6 +104,7 @@ run_init(struct run *r)
 {
 	r->self = getpid();
 	r->timeout_at = LOOP_NEVER;
+	r->ancestor_fd = -1;
 	r->sh = mmap(NULL, sizeof(*r->sh), PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (r->sh == MAP_FAILED) {
@@ -181,6 +187,9 @@ run_write_status(struct run *r)
 		.signalled = r->stop.signalled,
 		.leftovers = sh->reason == REASON_EXIT ? r->stop.signalled : 0,
 		.unstoppable = sh->abandoned,
+		.cause_pid = sh->reason == REASON_PARENT_DEATH ? sh->cause_pid : 0,
+		.cause_ancestor = sh->cause_ancestor,
+		.cause_fd = sh->reason == REASON_HANGUP ? sh->cause_fd : 0,
 		.dropped = log_dropped(),
 		.td = &r->td,
 		.locks = r->locks,

@@ -40,6 +40,7 @@ enum run_reason {
 	REASON_EXEC_FAILED,
 	REASON_ERROR,		/* supervise itself failed */
 	REASON_LOCK_TIMEOUT,	/* gave up waiting for a lock */
+	REASON_HANGUP,		/* nobody reads our output (--cancel-on-hangup) */
 };
 
 enum cmd_state {
@@ -68,6 +69,9 @@ struct shared {
 	uint64_t kill_at;		/* while stopping: when SIGKILL is due */
 	bool status_written;		/* --status-file was written */
 	int abandoned;			/* processes that could not be stopped */
+	pid_t cause_pid;		/* parent-death: the process that died */
+	bool cause_ancestor;		/* it was --parent-pid, not the parent */
+	int cause_fd;			/* hangup: 1 or 2 */
 	uint64_t dropped;		/* bytes of our output dropped */
 	struct teardown_record td;
 };
@@ -81,6 +85,8 @@ struct run {
 	pid_t self;		/* our pid (the front's, before the fork) */
 	pid_t front;		/* in the supervisor: the front; else 0 */
 	pid_t parent;		/* the watched parent, or 0 */
+	pid_t ancestor;		/* --parent-pid above the parent, or 0 */
+	int ancestor_fd;	/* a pidfd of it, or -1 */
 	enum run_state state;
 	pid_t cancel_from;	/* who sent the cancel, where known */
 	bool cancel_relayed;	/* it came through the front */

@@ -229,6 +229,16 @@ status_json(struct json_buf *b, const struct status_info *si)
 	json_cstr(b, si->reason);
 	put(b, ", \"signal\": ", 12);
 	json_signal(b, si->signal);
+	put(b, ", \"cause\": ", 11);
+	if (si->cause_pid > 0) {
+		putf(b, "{\"process\": %d, \"ancestor\": %s}", (int)si->cause_pid,
+		     si->cause_ancestor ? "true" : "false");
+	} else if (si->cause_fd > 0) {
+		putf(b, "{\"stream\": \"%s\"}",
+		     si->cause_fd == 1 ? "stdout" : "stderr");
+	} else {
+		put(b, "null", 4);
+	}
 	putf(b, ", \"exit_status\": %d, \"command_status\": ", si->exit_status);
 	if (!si->command_ended) {
 		put(b, "null", 4);

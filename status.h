@@ -35,6 +35,9 @@ struct status_info {
 	int signalled;
 	int leftovers;
 	int unstoppable;		/* processes given up on */
+	pid_t cause_pid;		/* parent-death: who died, or 0 */
+	bool cause_ancestor;		/* that was --parent-pid's ancestor */
+	int cause_fd;			/* hangup: 1 or 2, else 0 */
 	uint64_t dropped;		/* bytes of our output dropped */
 	const struct teardown *td;	/* NULL or TD_IDLE: none ran */
 	const struct lock *locks;

@@ -12,6 +12,7 @@
 #include "lockwait.h"
 #include "log.h"
 #include "options.h"
+#include "parent.h"
 #include "parse.h"
 #include "run.h"
 #include "signals.h"
@@ -58,44 +59,6 @@ open_std_fds(void)
 }
 
 /*
- * Arms the parent-death signal, then checks that the parent is still the
- * one recorded before (the caller's pid, or --parent-pid): a parent that
- * died in between is caught here, a later death by the signal.  Returns
- * -1 when all is well, or the status to exit with: 129 when the parent is
- * already gone, 125 when it cannot be watched.
- */
-static int
-watch_parent(struct run *r)
-{
-	pid_t ppid = getppid();
-
-	if (r->opt.ignore_parent_death) {
-		return -1;
-	}
-	if (r->opt.parent_pid == 0 && ppid == 0) {
-		/*
-		 * PID 1 of a PID namespace: the parent is outside and cannot be
-		 * told apart from a thread of it that ended (a container
-		 * runtime's), and the kernel ends the namespace with us anyway.
-		 */
-		log_debug("parent is outside the PID namespace; not watched");
-		return -1;
-	}
-	r->parent = r->opt.parent_pid != 0 ? r->opt.parent_pid : ppid;
-	if (prctl(PR_SET_PDEATHSIG, SIG_PARENT_DEATH) < 0) {
-		log_error("cannot watch the parent process: %s", strerror(errno));
-		return EXIT_FAILURE_SUPERVISE;
-	}
-	if (getppid() != r->parent) {
-		log_info("parent process %d died before the command started",
-			 (int)r->parent);
-		run_set_reason(r, REASON_PARENT_DEATH, 0);
-		return 128 + SIGHUP;
-	}
-	return -1;
-}
-
-/*
  * Everything before the first fork: what the teardown needs, the parent
  * watch, the subreaper.  Returns -1 when all is set, or the status to
  * exit with (the run is not started).
@@ -115,7 +78,7 @@ set_up(struct run *r)
 		return EXIT_FAILURE_SUPERVISE;
 	}
 	r->td.rec = &r->sh->td;
-	if ((status = watch_parent(r)) >= 0) {
+	if ((status = parent_watch(r)) >= 0) {
 		return status;
 	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || tree_skip_init(&r->skip) < 0) {

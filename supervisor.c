@@ -21,6 +21,8 @@ struct supervisor {
 	struct signalfd_siginfo q[QUEUE_MAX];
 	size_t nq;
 	bool read_failed;	/* the signalfd could not be read */
+	bool ancestor_died;	/* the --parent-pid pidfd polled readable */
+	int hangup_fd;		/* 1 or 2 polled POLLERR/POLLHUP, or 0 */
 	int td_fd;		/* the teardown's output, while registered */
 	size_t td_refusals;	/* of the teardown's stop, logged so far */
 };
@@ -44,6 +46,7 @@ settle_status(struct run *r)
 		sh->exit_status = 128 + sh->cancel_sig;
 		break;
 	case REASON_PARENT_DEATH:
+	case REASON_HANGUP:
 		sh->exit_status = 128 + SIGHUP;
 		break;
 	case REASON_EXEC_FAILED:
@@ -146,9 +149,16 @@ say_why(struct run *r, enum run_reason reason, int sig, pid_t from,
 	} else if (reason == REASON_TIMEOUT) {
 		log_info("timed out after %s; stopping the run with %s",
 			 fmt_duration(r->opt.timeout_ns, dur, sizeof(dur)), stop);
+	} else if (reason == REASON_PARENT_DEATH && from == r->ancestor &&
+		   r->ancestor != 0) {
+		log_info("ancestor process %d died; stopping the run with %s",
+			 (int)from, stop);
 	} else if (reason == REASON_PARENT_DEATH) {
 		log_info("parent process %d died; stopping the run with %s",
 			 (int)from, stop);
+	} else if (reason == REASON_HANGUP) {
+		log_info("nobody reads standard %s any more; stopping the run "
+			 "with %s", from == 1 ? "output" : "error", stop);
 	} else if (r->front != 0 && sig == SIGKILL) {
 		log_info("front process %d died; stopping the run with %s",
 			 (int)r->front, stop);
@@ -175,6 +185,12 @@ end_run(struct run *r, enum run_reason reason, int sig, pid_t from,
 	}
 	r->cancel_from = from;
 	r->cancel_relayed = relayed;
+	if (reason == REASON_PARENT_DEATH) {
+		r->sh->cause_pid = from;
+		r->sh->cause_ancestor = from == r->ancestor && from != 0;
+	} else if (reason == REASON_HANGUP) {
+		r->sh->cause_fd = (int)from;
+	}
 	say_why(r, reason, sig, from, now);
 	begin_stop(r, now);
 }
@@ -381,6 +397,28 @@ on_signalfd(void *ctx, int fd, short revents)
 	}
 }
 
+/* The --parent-pid ancestor exited: once, so the source goes. */
+static void
+on_ancestor(void *ctx, int fd, short revents)
+{
+	struct supervisor *s = ctx;
+
+	s->ancestor_died = true;
+	loop_remove(&s->loop, fd);
+}
+
+/* Nobody reads our stdout or stderr any more: once, so it goes. */
+static void
+on_hangup(void *ctx, int fd, short revents)
+{
+	struct supervisor *s = ctx;
+
+	if (s->hangup_fd == 0) {
+		s->hangup_fd = fd;
+	}
+	loop_remove(&s->loop, fd);
+}
+
 static void
 on_teardown_output(void *ctx, int fd, short revents)
 {
@@ -422,6 +460,14 @@ decide(struct supervisor *s, int rc, uint64_t now)
 		on_signal(r, &s->q[i], now);
 	}
 	s->nq = 0;
+	if (s->ancestor_died) {
+		s->ancestor_died = false;
+		end_run(r, REASON_PARENT_DEATH, SIGHUP, r->ancestor, false, now);
+	}
+	if (s->hangup_fd != 0) {
+		end_run(r, REASON_HANGUP, SIGHUP, s->hangup_fd, false, now);
+		s->hangup_fd = 0;
+	}
 	if ((rc < 0 || s->read_failed) && r->state == RUN_RUNNING) {
 		/* Blind to signals now: end the run while deadlines still work. */
 		if (s->read_failed) {
@@ -550,10 +596,18 @@ supervisor_run(struct run *r)
 	int rc;
 
 	loop_init(&s.loop);
-	if (loop_add(&s.loop, r->sig.fd, POLLIN, on_signalfd, &s) < 0) {
-		log_error("cannot wait for signals: %s", strerror(errno));
-		run_set_reason(r, REASON_ERROR, 0);
-		return EXIT_FAILURE_SUPERVISE;
+	loop_add(&s.loop, r->sig.fd, POLLIN, on_signalfd, &s);
+	if (r->ancestor_fd >= 0) {
+		loop_add(&s.loop, r->ancestor_fd, POLLIN, on_ancestor, &s);
+	}
+	if (r->opt.cancel_on_hangup) {
+		/*
+		 * No events asked for: POLLERR (a pipe whose readers are
+		 * gone) and POLLHUP (a hung-up terminal, a closed socket)
+		 * come anyway, and a regular file never wakes us.
+		 */
+		loop_add(&s.loop, STDOUT_FILENO, 0, on_hangup, &s);
+		loop_add(&s.loop, STDERR_FILENO, 0, on_hangup, &s);
 	}
 	if (start_command(r) < 0) {
 		if (r->sh->reason != REASON_EXEC_FAILED) {

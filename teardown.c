@@ -193,6 +193,16 @@ utc_now(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static void
+say_started(struct teardown *td, const char *when, const char *reason,
+	    pid_t pid, const char *command_status)
+{
+	td->rec->announced = true;
+	log_info("teardown started (reason: %s)", reason);
+	log_file(td, "supervise: teardown started at %s (reason: %s, "
+		 "pid %d, command %s)", when, reason, (int)pid, command_status);
+}
+
 int
 teardown_start(struct teardown *td, const char *reason, int exit_status,
 	       const char *command_status, pid_t pid,
@@ -209,9 +219,6 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	td->rec->started = now;
 	td->state = TD_DONE;
 	utc_now(when, sizeof(when));
-	log_info("teardown started (reason: %s)", reason);
-	log_file(td, "supervise: teardown started at %s (reason: %s, "
-		 "pid %d, command %s)", when, reason, (int)pid, command_status);
 	env = build_env(td, reason, exit_status, command_status, pid);
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* The front gave its writer away; it needs a pipe of its own. */
@@ -242,6 +249,11 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 		td->rec->pid = 0;
 		goto fail;
 	}
+	/*
+	 * Said once it is forked, not before: should we die in between,
+	 * the front starts it and says so, and it is said once.
+	 */
+	say_started(td, when, reason, pid, command_status);
 	/* From now on only the teardown's tree holds the writer. */
 	close(td->pipe_w);
 	td->pipe_w = -1;
@@ -266,6 +278,7 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	td->state = TD_RUNNING;
 	return 0;
 fail:
+	say_started(td, when, reason, pid, command_status);
 	if (devnull >= 0) {
 		close(devnull);
 	}
@@ -286,7 +299,13 @@ void
 teardown_adopt(struct teardown *td, uint64_t now)
 {
 	const struct teardown_record *rec = td->rec;
+	char when[32];
 
+	if (!rec->announced) {
+		/* The supervisor died between the fork and saying so. */
+		utc_now(when, sizeof(when));
+		say_started(td, when, rec->reason, 0, "unknown");
+	}
 	td->out_fd = td->pipe_r;
 	td->state = TD_RUNNING;
 	/*

@@ -34,6 +34,7 @@ struct teardown_record {
 	int wstatus;
 	bool timed_out;
 	bool done;		/* over, nothing of it left */
+	bool announced;		/* "teardown started" was said */
 	bool stopping;		/* its tree is being stopped */
 	uint64_t kill_at;	/* then: when SIGKILL is due (monotonic ns) */
 	int start_errno;

@@ -161,6 +161,8 @@ START_TEST(test_front_stops_the_run_when_the_supervisor_is_killed)
 		if (k == 0) {
 			sigset_t none;
 
+			/* As COMMAND would have them after its exec. */
+			signal(SIGTERM, SIG_DFL);
 			sigemptyset(&none);
 			sigprocmask(SIG_SETMASK, &none, NULL);
 			setsid();

@@ -399,7 +399,7 @@ START_TEST(test_status_json_of_a_cancel_with_stop_teardown_and_locks)
 			   "\"command\": [\"a\\\"b\", \"\\ufffd\", \"x\\ny\"]");
 	ck_assert_contains(jb.data, "\"command_pid\": 200");
 	ck_assert_contains(jb.data, "\"reason\": \"cancel\", \"signal\": "
-			   "\"SIGTERM\", \"exit_status\": 143");
+			   "\"SIGTERM\", \"cause\": null, \"exit_status\": 143");
 	ck_assert_contains(jb.data, "\"command_status\": {\"exited\": 3}");
 	ck_assert_contains(jb.data, "\"stop\": {\"signal\": \"SIGTERM\", "
 			   "\"escalated_to_kill\": true, "

@@ -257,6 +257,14 @@ def start(args, **kw):
     return subprocess.Popen([SUPERVISE] + list(args), **kw)
 
 
+def dead_pid():
+    """The pid of a process that has exited and been reaped (a pid that
+    is unlikely to be reused during the test)."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
 def tmpdir():
     return tempfile.mkdtemp(prefix="supervise-test-")
 

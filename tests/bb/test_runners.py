@@ -270,16 +270,28 @@ def test_runners_parent_dies_at_once():
         bb.reap()
 
 
-# 9. --parent-pid naming a live process that is not the parent.
-def test_runners_parent_pid_not_the_parent():
+# 9. --parent-pid naming a live process that is not an ancestor: refused.
+def test_runners_parent_pid_not_an_ancestor():
     d = bb.tmpdir()
     marker = os.path.join(d, "marker")
-    other = os.getppid()        # the test runner: alive, not supervise's parent
-    assert bb.alive(other)
-    r = bb.run(["--parent-pid=%d" % other, "--", "sh", "-c",
+    other = subprocess.Popen(["sleep", "60"])   # alive, a sibling
+    try:
+        r = bb.run(["--parent-pid=%d" % other.pid, "--", "sh", "-c",
+                    "echo started > %s" % shlex.quote(marker)], timeout=30)
+    finally:
+        other.kill()
+        other.wait()
+    assert r.rc == 125, r
+    assert r.err == ("supervise: --parent-pid: process %d is not an ancestor "
+                     "of supervise\n" % other.pid), r
+    assert not os.path.exists(marker), "COMMAND was started"
+    # A process that has died: as if the parent had died, 129.
+    dead = bb.dead_pid()
+    r = bb.run(["--parent-pid=%d" % dead, "--", "sh", "-c",
                 "echo started > %s" % shlex.quote(marker)], timeout=30)
     assert r.rc == 129, r
-    assert r.err == "supervise: parent process %d died before the command started\n" % other, r
+    assert r.err == ("supervise: parent process %d died before the command "
+                     "started\n" % dead), r
     assert not os.path.exists(marker), "COMMAND was started"
 
 

@@ -35,8 +35,8 @@ TIME_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 KEYS = {"version", "supervise_version", "command", "pid", "command_pid",
         "started_at", "ended_at", "duration_s", "reason", "signal",
         "exit_status", "command_status", "stop", "teardown", "locks",
-        "output_dropped_bytes"}
-REASONS = {"exit", "timeout", "cancel", "parent-death", "lock-timeout",
+        "output_dropped_bytes", "cause"}
+REASONS = {"exit", "timeout", "cancel", "parent-death", "hangup", "lock-timeout",
            "exec-failed", "error"}
 # Slack (seconds) for comparing the record's times with the wall clock.
 CLOCK_SLACK = 1.0
@@ -153,7 +153,7 @@ def is_num(v):
 
 def check_record(rec, *, command, pid, command_pid, reason, signal_name,
                  exit_status, command_status, stop, teardown, locks,
-                 t_before, t_after, dropped=0):
+                 t_before, t_after, dropped=0, cause=None):
     """Checks every field of a parsed record.
 
     command_pid: the pid COMMAND wrote (it really was COMMAND), or None.
@@ -226,6 +226,7 @@ def check_record(rec, *, command, pid, command_pid, reason, signal_name,
         assert is_num(td["duration_s"]) and 0 <= td["duration_s"] <= dur, td
         _match(td, teardown, "teardown")
     assert rec["output_dropped_bytes"] == dropped, rec["output_dropped_bytes"]
+    assert rec["cause"] == cause, (rec["cause"], cause)
     lk = rec["locks"]
     if callable(locks):
         assert locks(lk)
@@ -554,18 +555,21 @@ def test_status_reason_parent_death():
                        "processes_signaled": 1, "leftovers": 0},
                  teardown={"reason": "parent-death", "exit": 0, "signaled": None,
                            "timed_out": False},
-                 locks=[], t_before=t0, t_after=t1)
+                 locks=[], t_before=t0, t_after=t1,
+                 cause={"process": sh.pid, "ancestor": False})
 
 
 @status_test
 def test_status_reason_parent_death_before_start():
-    """--parent-pid names a process that is not the parent: 129 at once,
+    """--parent-pid names a process that has already died: 129 at once,
     COMMAND never started (command_pid and command_status null)."""
     d = tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exit 0")
+    dead = bb.dead_pid()
     t0 = time.time()
-    p = start(d, ["--status-file=" + f, "--parent-pid=1", "-T", "exit 0", "--"] + cmd)
+    p = start(d, ["--status-file=" + f, "--parent-pid=%d" % dead, "-T",
+                  "exit 0", "--"] + cmd)
     rc = finish(p)
     t1 = time.time()
     assert rc == 129, (rc, err(d))
@@ -573,7 +577,8 @@ def test_status_reason_parent_death_before_start():
     check_record(load(f), command=cmd, pid=p.pid, command_pid=None,
                  reason="parent-death", signal_name=None, exit_status=129,
                  command_status=None, stop=None, teardown=None,
-                 locks=[], t_before=t0, t_after=t1)
+                 locks=[], t_before=t0, t_after=t1,
+                 cause={"process": dead, "ancestor": True})
 
 
 # ---------------------------------------------------------------- reason: lock-timeout
@@ -747,7 +752,8 @@ def test_status_reason_parent_death_while_waiting_for_lock():
                  reason="parent-death", signal_name=None, exit_status=129,
                  command_status=None, stop=None, teardown=None,
                  locks=given_up_lock_ok([], lk, waited - 0.001),
-                 t_before=t0, t_after=t1)
+                 t_before=t0, t_after=t1,
+                 cause={"process": sh.pid, "ancestor": False})
 
 
 @status_test
