@@ -103,9 +103,14 @@ on_wait_signal(struct lock_wait *w, const struct signalfd_siginfo *si)
 			w->status = 128 + sig;
 		}
 		break;
+	case SIGK_JOB_CONTROL:
+		/* Ctrl-Z while waiting: only we are there to stop. */
+		if (sig != SIGCONT) {
+			kill(getpid(), SIGSTOP);
+		}
+		break;
 	case SIGK_TIMEOUT:
 	case SIGK_FORWARD:
-	case SIGK_JOB_CONTROL:
 	case SIGK_FRONT_DEATH:
 	case SIGK_OTHER:
 		/* No COMMAND yet: nothing to time out or forward to. */

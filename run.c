@@ -218,7 +218,8 @@ run_next_deadline(const struct run *r)
 {
 	switch (r->state) {
 	case RUN_RUNNING:
-		return r->timeout_at;
+		/* Stopped by job control, the run's time stands still. */
+		return r->paused ? LOOP_NEVER : r->timeout_at;
 	case RUN_STOPPING:
 		return tree_stop_deadline(&r->stop);
 	case RUN_TEARDOWN:

@@ -93,6 +93,8 @@ struct run {
 	int exec_errno;
 	uint64_t cmd_started;	/* monotonic ns */
 	uint64_t timeout_at;	/* monotonic ns, LOOP_NEVER for none */
+	bool paused;		/* stopped by job control (SIGTSTP) */
+	uint64_t paused_at;	/* then: since when */
 	struct tree_stop stop;
 	size_t refusals_reported;	/* of stop's, logged so far */
 	struct teardown td;

@@ -9,6 +9,7 @@
 /* Signals that cancel, time out or are forwarded: kept ignored if so. */
 static const int optional_signals[] = {
 	SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH,
+	SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT,
 };
 
 static bool
@@ -83,6 +84,27 @@ undo:
 	sigprocmask(SIG_SETMASK, &ss->orig_mask, NULL);
 	errno = saved;
 	return -1;
+}
+
+int
+sig_release_job_control(struct sig_state *ss)
+{
+	static const int job[] = { SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT };
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < sizeof(job) / sizeof(job[0]); i++) {
+		if (sigismember(&ss->handled, job[i]) == 1) {
+			sigdelset(&ss->handled, job[i]);
+			sigaddset(&set, job[i]);
+		}
+	}
+	/* The signalfd first: then nothing it would read is lost to it. */
+	if (signalfd(ss->fd, &ss->handled, 0) < 0) {
+		return -1;
+	}
+	return sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 bool

@@ -34,6 +34,14 @@ struct sig_state {
  */
 int sig_setup(struct sig_state *ss);
 
+/*
+ * Gives the job-control signals (SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT) back
+ * their default effect, for --foreground, where COMMAND shares our
+ * process group and the terminal stops both.  Returns 0, or -1 with errno
+ * set.
+ */
+int sig_release_job_control(struct sig_state *ss);
+
 /* Whether sig is one that supervise reads through its signalfd. */
 bool sig_is_handled(const struct sig_state *ss, int sig);
 

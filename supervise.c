@@ -122,9 +122,14 @@ take_early_signals(struct run *r)
 				return 128 + SIGHUP;
 			}
 			break;
+		case SIGK_JOB_CONTROL:
+			/* Ctrl-Z before the run: only we are there to stop. */
+			if (sig != SIGCONT) {
+				kill(getpid(), SIGSTOP);
+			}
+			break;
 		case SIGK_CHILD:
 		case SIGK_FORWARD:
-		case SIGK_JOB_CONTROL:
 		case SIGK_FRONT_DEATH:
 		case SIGK_OTHER:
 			break;
@@ -191,6 +196,11 @@ main(int argc, char **argv)
 		return finish(r, status);
 	}
 	if (r->opt.foreground) {
+		/* COMMAND shares our group: the terminal stops both at once. */
+		if (sig_release_job_control(&r->sig) < 0) {
+			log_error("cannot set up signals: %s", strerror(errno));
+			return finish(r, EXIT_FAILURE_SUPERVISE);
+		}
 		return leave(r, supervisor_run(r));
 	}
 	front = getpid();

@@ -66,13 +66,45 @@ settle_status(struct run *r)
 	}
 }
 
+/* The process group to signal as a whole: COMMAND's, unless ours. */
+static pid_t
+command_group(const struct run *r)
+{
+	return run_cmd_alive(r) && !r->opt.foreground ? r->sh->cmd_pid : 0;
+}
+
+/* Sends sig to the run's whole tree, COMMAND's group first. */
+static void
+signal_tree(struct run *r, int sig)
+{
+	pid_t group = command_group(r);
+
+	if (group > 0) {
+		kill(-group, sig);
+	}
+	tree_signal(sig, false, group, &r->skip);
+}
+
+/* Lets the front go on: it was stopped with the run. */
+static void
+continue_front(struct run *r)
+{
+	if (r->front != 0 && getppid() == r->front) {
+		kill(r->front, SIGCONT);
+	}
+}
+
 /* Starts the stop sequence for the reason just recorded. */
 static void
 begin_stop(struct run *r, uint64_t now)
 {
+	if (r->paused) {
+		/* The stop sends SIGCONT to the tree; the front goes on too. */
+		r->paused = false;
+		continue_front(r);
+	}
 	/* Never our own group (--foreground), nor one we no longer own. */
-	run_begin_stop(r, run_cmd_alive(r) && !r->opt.foreground ?
-		       r->sh->cmd_pid : 0, r->opt.kill_after_ns, now);
+	run_begin_stop(r, command_group(r), r->opt.kill_after_ns, now);
 	if (r->stop.phase == TREE_DONE) {
 		r->state = RUN_TREE_GONE;
 	}
@@ -270,6 +302,48 @@ on_parent_death(struct run *r, bool relayed, pid_t from, uint64_t now)
 	}
 }
 
+/*
+ * Job control, as a terminal user expects it.  SIGTSTP (Ctrl-Z), SIGTTIN
+ * and SIGTTOU, relayed by the front, stop the whole run, and then the
+ * front: the shell that sent Ctrl-Z sees its job stopped only once
+ * COMMAND is.  SIGCONT (fg, bg), relayed by the resumed front, resumes
+ * the run.  The timeout does not count while the run is stopped: a
+ * person who pauses a local run does not expect it to time out
+ * meanwhile, and CI runners never send SIGTSTP.  Only while running: a
+ * run being stopped goes on being stopped.
+ */
+static void
+job_control(struct run *r, int sig, uint64_t now)
+{
+	char name[32], dur[32];
+
+	if (sig == SIGCONT) {
+		if (!r->paused) {
+			return;
+		}
+		r->paused = false;
+		signal_tree(r, SIGCONT);
+		if (r->timeout_at != LOOP_NEVER) {
+			r->timeout_at = r->timeout_at > LOOP_NEVER -
+				(now - r->paused_at) ? LOOP_NEVER :
+				r->timeout_at + (now - r->paused_at);
+		}
+		log_debug("resumed the run after %s",
+			  fmt_duration(now - r->paused_at, dur, sizeof(dur)));
+		return;
+	}
+	if (r->paused || r->state != RUN_RUNNING) {
+		return;
+	}
+	signal_tree(r, SIGSTOP);
+	r->paused = true;
+	r->paused_at = now;
+	log_debug("%s: stopped the run", sig_name(sig, name, sizeof(name)));
+	if (r->front != 0 && getppid() == r->front) {
+		kill(r->front, SIGSTOP);
+	}
+}
+
 /* Decides on one signal read from the signalfd. */
 static void
 on_signal(struct run *r, const struct signalfd_siginfo *si, uint64_t now)
@@ -300,6 +374,8 @@ on_signal(struct run *r, const struct signalfd_siginfo *si, uint64_t now)
 		end_run(r, REASON_CANCEL, sig, from, relayed, now);
 		break;
 	case SIGK_JOB_CONTROL:
+		job_control(r, sig, now);
+		break;
 	case SIGK_OTHER:
 		break;
 	}
@@ -359,7 +435,7 @@ on_time(struct supervisor *s, uint64_t now, bool reaped)
 {
 	struct run *r = s->r;
 
-	if (r->state == RUN_RUNNING && now >= r->timeout_at) {
+	if (r->state == RUN_RUNNING && !r->paused && now >= r->timeout_at) {
 		end_run(r, REASON_TIMEOUT, 0, 0, false, now);
 		return;
 	}
