@@ -80,6 +80,7 @@ child_spec_init(struct child_spec *spec, char **argv,
 	spec->exec_fd = -1;
 	spec->cwd_fd = -1;
 	spec->stdio[0] = spec->stdio[1] = spec->stdio[2] = -1;
+	spec->cgroup_fd = -1;
 }
 
 /* In the child: descriptors and directory.  Returns 0 or an errno. */
@@ -172,18 +173,24 @@ fail:
  * one layout everywhere.  Returns as fork() does.
  */
 static pid_t
-clone3_settid(pid_t *slot)
+clone3_settid(pid_t *slot, int cgroup_fd)
 {
 #ifdef SYS_clone3
 	struct clone_args args = {
-		.flags = CLONE_PARENT_SETTID,
+		.flags = slot != NULL ? CLONE_PARENT_SETTID : 0,
 		.parent_tid = (uint64_t)(uintptr_t)slot,
 		.exit_signal = SIGCHLD,
 	};
 
+	if (cgroup_fd > 2) {
+		/* In the run's cgroup from its first instruction. */
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+	}
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 #else
 	(void)slot;
+	(void)cgroup_fd;
 	errno = ENOSYS;
 	return -1;
 #endif
@@ -251,25 +258,55 @@ fork_settid(pid_t *slot, int *go_err)
  * fork_settid().
  */
 static pid_t
-start_process(pid_t *slot, int *go_err)
+start_process(pid_t *slot, int cgroup_fd, bool *in_cgroup, int *go_err)
 {
 	pid_t pid;
 
 	*go_err = 0;
+	*in_cgroup = false;
+	if (cgroup_fd > 2) {
+		pid = clone3_settid(slot, cgroup_fd);
+		if (pid >= 0) {
+			*in_cgroup = true;
+			return pid;
+		}
+		/*
+		 * Without CLONE_INTO_CGROUP (before Linux 5.7, a seccomp
+		 * filter) the child moves itself in before it execs.
+		 */
+	}
 	if (slot == NULL) {
 		return fork();
 	}
-	pid = clone3_settid(slot);
+	pid = clone3_settid(slot, -1);
 	if (pid >= 0 || (errno != ENOSYS && errno != EPERM)) {
 		return pid;
 	}
 	return fork_settid(slot, go_err);
 }
 
+/* In the child: joins the cgroup by writing "0" to its cgroup.procs. */
+static int
+join_cgroup(int dir)
+{
+	int fd = openat(dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0) {
+		return errno;
+	}
+	if (write(fd, "0", 1) != 1) {
+		err = errno != 0 ? errno : EIO;
+	}
+	close(fd);
+	return err;
+}
+
 pid_t
 child_start(const struct child_spec *spec, int *exec_errno)
 {
 	int fds[2], err = 0, go_err;
+	bool in_cgroup;
 	ssize_t n;
 	pid_t pid;
 
@@ -277,9 +314,18 @@ child_start(const struct child_spec *spec, int *exec_errno)
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		return -1;
 	}
-	pid = start_process(spec->pid_slot, &go_err);
+	pid = start_process(spec->pid_slot, spec->cgroup_fd, &in_cgroup,
+			    &go_err);
 	if (pid == 0) {
 		close(fds[0]);
+		if (spec->cgroup_fd > 2 && !in_cgroup &&
+		    (err = join_cgroup(spec->cgroup_fd)) != 0) {
+			err = -err;
+			if (write(fds[1], &err, sizeof(err)) < 0) {
+				_exit(EXIT_FAILURE_SUPERVISE);
+			}
+			_exit(EXIT_FAILURE_SUPERVISE);
+		}
 		run_child(spec, fds[1]);
 	}
 	if (pid < 0) {

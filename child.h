@@ -26,6 +26,8 @@ struct child_spec {
 	int cwd_fd;			/* a directory to start in, or -1; "/"
 					 * when it was removed meanwhile */
 	int stdio[3];			/* descriptors for 0, 1, 2, or -1 */
+	int cgroup_fd;			/* a cgroup v2 directory to start in,
+					 * or -1 */
 };
 
 /* A spec with every optional field off. */

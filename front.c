@@ -25,6 +25,7 @@ struct front {
 	size_t nq;
 	int td_fd;		/* the teardown's output, while registered */
 	size_t td_refusals;	/* of the teardown's stop, logged so far */
+	bool cgroup_changed;	/* a cgroup.events polled POLLPRI */
 };
 
 /*
@@ -256,6 +257,19 @@ on_signalfd(void *ctx, int fd, short revents)
 }
 
 static void
+on_cgroup_events(void *ctx, int fd, short revents)
+{
+	struct front *f = ctx;
+	char buf[128];
+
+	/* Reading re-arms POLLPRI. */
+	if (pread(fd, buf, sizeof(buf), 0) < 0) {
+		loop_remove(&f->loop, fd);
+	}
+	f->cgroup_changed = f->r->state != RUN_RUNNING;
+}
+
+static void
 on_teardown_output(void *ctx, int fd, short revents)
 {
 	struct front *f = ctx;
@@ -289,6 +303,8 @@ decide(struct front *f, uint64_t now)
 		on_signal(f, &f->q[i], now);
 	}
 	f->nq = 0;
+	reaped |= f->cgroup_changed;
+	f->cgroup_changed = false;
 	on_time(f, now, reaped);
 	if (f->r->state == RUN_TREE_GONE) {
 		orphans_gone(f, now);
@@ -326,6 +342,13 @@ front_run(struct run *r, pid_t supervisor)
 	teardown_keep_reader(&r->td);
 	loop_init(&f.loop);
 	loop_add(&f.loop, r->sig.fd, POLLIN, on_signalfd, &f);
+	if (r->cgs.active) {
+		/* Once the run is ours, its cgroups say when it is gone. */
+		loop_add(&f.loop, r->cgs.run.events_fd, POLLPRI,
+			 on_cgroup_events, &f);
+		loop_add(&f.loop, r->cgs.teardown.events_fd, POLLPRI,
+			 on_cgroup_events, &f);
+	}
 	/*
 	 * The supervisor owns the run; once it is gone, any process of the
 	 * run is ours: never leave while one lives.  A poll error is

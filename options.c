@@ -13,6 +13,7 @@
 enum {
 	OPT_CANCEL_ON_HANGUP = 256,
 	OPT_CAPS,
+	OPT_CGROUP,
 	OPT_FOREGROUND,
 	OPT_IGNORE_PARENT_DEATH,
 	OPT_NO_NEW_PRIVS,
@@ -28,6 +29,7 @@ enum {
 static const struct option long_options[] = {
 	{ "cancel-on-hangup", no_argument, NULL, OPT_CANCEL_ON_HANGUP },
 	{ "caps", required_argument, NULL, OPT_CAPS },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "help", no_argument, NULL, 'h' },
 	{ "ignore-parent-death", no_argument, NULL, OPT_IGNORE_PARENT_DEATH },
@@ -75,6 +77,9 @@ const char opts_usage[] =
 "      --ignore-parent-death  do not cancel the run when the parent dies\n"
 "      --cancel-on-hangup     cancel the run when nobody reads its stdout or\n"
 "                             stderr any more (the reader closed the pipe)\n"
+"      --cgroup=MODE          contain the run in a cgroup v2 of its own:\n"
+"                             auto (default: where one can be made), off,\n"
+"                             or require (exit 125 where none can be)\n"
 "  -T, --teardown=COMMAND     run the shell command COMMAND once, after the\n"
 "                             run's tree is gone, when the run ends by an\n"
 "                             event in --teardown-on\n"
@@ -235,6 +240,18 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return OPTS_RUN;
 	case OPT_CANCEL_ON_HANGUP:
 		o->cancel_on_hangup = true;
+		return OPTS_RUN;
+	case OPT_CGROUP:
+		if (strcmp(optarg, "auto") == 0) {
+			o->cgroup = CGROUP_AUTO;
+		} else if (strcmp(optarg, "off") == 0) {
+			o->cgroup = CGROUP_OFF;
+		} else if (strcmp(optarg, "require") == 0) {
+			o->cgroup = CGROUP_REQUIRE;
+		} else {
+			return fail(err, errlen, "invalid cgroup mode '%s' "
+				    "(auto, off or require)", optarg);
+		}
 		return OPTS_RUN;
 	case OPT_CAPS:
 		if (caps_parse(optarg, &o->caps, name, sizeof(name)) < 0) {

@@ -11,6 +11,13 @@
 /* More locks than this for one run is surely a mistake. */
 #define OPTS_MAX_LOCKS 64
 
+/* --cgroup: where a cgroup v2 of the run's own contains it. */
+enum cgroup_mode {
+	CGROUP_AUTO,		/* where one can be made; else the sweep */
+	CGROUP_OFF,		/* never: the subreaper sweep */
+	CGROUP_REQUIRE,		/* always, or exit 125 */
+};
+
 struct options {
 	uint64_t timeout_ns;		/* 0: none */
 	uint64_t kill_after_ns;		/* grace before SIGKILL */
@@ -19,6 +26,7 @@ struct options {
 	bool preserve_status;
 	bool ignore_parent_death;
 	bool cancel_on_hangup;		/* cancel when nobody reads our output */
+	enum cgroup_mode cgroup;
 	pid_t parent_pid;		/* 0: the parent at start */
 	int verbosity;			/* -1 quiet, 0 normal, 1 verbose */
 	const char *teardown;		/* -T: a shell command, or NULL */

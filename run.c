@@ -105,6 +105,7 @@ run_init(struct run *r)
 	r->self = getpid();
 	r->timeout_at = LOOP_NEVER;
 	r->ancestor_fd = -1;
+	cgroup_set_init(&r->cgs);
 	r->sh = mmap(NULL, sizeof(*r->sh), PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (r->sh == MAP_FAILED) {
@@ -138,6 +139,7 @@ run_begin_stop(struct run *r, pid_t group, uint64_t grace_ns, uint64_t now)
 	r->stop.grace_ns = grace_ns;
 	r->stop.group = group;
 	r->stop.skip = &r->skip;
+	r->stop.cg = r->cgs.active ? &r->cgs.run : NULL;
 	tree_stop_begin(&r->stop, now);
 	r->sh->kill_at = r->stop.phase == TREE_GRACE ? r->stop.grace_end : now;
 	r->state = RUN_STOPPING;
@@ -187,6 +189,7 @@ run_write_status(struct run *r)
 		.signalled = r->stop.signalled,
 		.leftovers = sh->reason == REASON_EXIT ? r->stop.signalled : 0,
 		.unstoppable = sh->abandoned,
+		.containment = r->cgs.active ? "cgroup" : "sweep",
 		.cause_pid = sh->reason == REASON_PARENT_DEATH ? sh->cause_pid : 0,
 		.cause_ancestor = sh->cause_ancestor,
 		.cause_fd = sh->reason == REASON_HANGUP ? sh->cause_fd : 0,
@@ -203,6 +206,7 @@ run_write_status(struct run *r)
 void
 run_free(struct run *r)
 {
+	cgroup_remove_set(&r->cgs);
 	tree_skip_free(&r->skip);
 	tree_stop_free(&r->stop);
 	tree_stop_free(&r->td.stop);

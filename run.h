@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "caps.h"
+#include "cgroup.h"
 #include "loop.h"
 #include "lockfile.h"
 #include "options.h"
@@ -103,6 +104,7 @@ struct run {
 	size_t nlocks_tried;	/* taken, or the last one being waited for */
 	struct status_target status;
 	struct caps_keep caps;
+	struct cgroup_set cgs;	/* the run's cgroups, if active */
 	struct timespec started_rt;	/* CLOCK_REALTIME at start */
 	uint64_t started;		/* monotonic ns at start */
 };

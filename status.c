@@ -260,6 +260,8 @@ status_json(struct json_buf *b, const struct status_info *si)
 		     si->escalated ? "true" : "false", si->signalled,
 		     si->leftovers, si->unstoppable);
 	}
+	put(b, ", \"containment\": ", 17);
+	json_cstr(b, si->containment != NULL ? si->containment : "sweep");
 	put(b, ", \"teardown\": ", 14);
 	json_teardown(b, si->td);
 	put(b, ", \"locks\": [", 12);

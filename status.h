@@ -35,6 +35,7 @@ struct status_info {
 	int signalled;
 	int leftovers;
 	int unstoppable;		/* processes given up on */
+	const char *containment;	/* "cgroup" or "sweep" */
 	pid_t cause_pid;		/* parent-death: who died, or 0 */
 	bool cause_ancestor;		/* that was --parent-pid's ancestor */
 	int cause_fd;			/* hangup: 1 or 2, else 0 */

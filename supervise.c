@@ -59,6 +59,31 @@ open_std_fds(void)
 }
 
 /*
+ * A cgroup v2 of the run's own, where one can be made (--cgroup); else
+ * the subreaper sweep, which is always there as well.  Returns -1, or
+ * 125 when --cgroup=require cannot be met.
+ */
+static int
+contain(struct run *r)
+{
+	if (r->opt.cgroup == CGROUP_OFF) {
+		log_debug("containment: process sweep (--cgroup=off)");
+		return -1;
+	}
+	if (cgroup_make_set(&r->cgs, r->self) == 0) {
+		r->td.cg = &r->cgs.teardown;
+		log_debug("containment: cgroup %s", r->cgs.parent);
+		return -1;
+	}
+	if (r->opt.cgroup == CGROUP_REQUIRE) {
+		log_error("cannot contain the run in a cgroup: %s", r->cgs.why);
+		return EXIT_FAILURE_SUPERVISE;
+	}
+	log_debug("containment: process sweep (%s)", r->cgs.why);
+	return -1;
+}
+
+/*
  * Everything before the first fork: what the teardown needs, the parent
  * watch, the subreaper.  Returns -1 when all is set, or the status to
  * exit with (the run is not started).
@@ -85,7 +110,7 @@ set_up(struct run *r)
 		log_error("cannot become a subreaper: %s", strerror(errno));
 		return EXIT_FAILURE_SUPERVISE;
 	}
-	return -1;
+	return contain(r);
 }
 
 /*

@@ -22,6 +22,7 @@ struct supervisor {
 	size_t nq;
 	bool read_failed;	/* the signalfd could not be read */
 	bool ancestor_died;	/* the --parent-pid pidfd polled readable */
+	bool cgroup_changed;	/* a cgroup.events polled POLLPRI */
 	int hangup_fd;		/* 1 or 2 polled POLLERR/POLLHUP, or 0 */
 	int td_fd;		/* the teardown's output, while registered */
 	size_t td_refusals;	/* of the teardown's stop, logged so far */
@@ -101,6 +102,9 @@ begin_stop(struct run *r, uint64_t now)
 	if (r->paused) {
 		/* The stop sends SIGCONT to the tree; the front goes on too. */
 		r->paused = false;
+		if (r->cgs.active) {
+			cgroup_freeze(&r->cgs.run, false);
+		}
 		continue_front(r);
 	}
 	/* Never our own group (--foreground), nor one we no longer own. */
@@ -322,7 +326,9 @@ job_control(struct run *r, int sig, uint64_t now)
 			return;
 		}
 		r->paused = false;
-		signal_tree(r, SIGCONT);
+		if (!r->cgs.active || cgroup_freeze(&r->cgs.run, false) < 0) {
+			signal_tree(r, SIGCONT);
+		}
 		if (r->timeout_at != LOOP_NEVER) {
 			r->timeout_at = r->timeout_at > LOOP_NEVER -
 				(now - r->paused_at) ? LOOP_NEVER :
@@ -335,7 +341,10 @@ job_control(struct run *r, int sig, uint64_t now)
 	if (r->paused || r->state != RUN_RUNNING) {
 		return;
 	}
-	signal_tree(r, SIGSTOP);
+	/* Frozen by the kernel, where the run has a cgroup: no fork escapes. */
+	if (!r->cgs.active || cgroup_freeze(&r->cgs.run, true) < 0) {
+		signal_tree(r, SIGSTOP);
+	}
 	r->paused = true;
 	r->paused_at = now;
 	log_debug("%s: stopped the run", sig_name(sig, name, sizeof(name)));
@@ -483,6 +492,20 @@ on_ancestor(void *ctx, int fd, short revents)
 	loop_remove(&s->loop, fd);
 }
 
+/* A cgroup's populated state changed: the stop may be over. */
+static void
+on_cgroup_events(void *ctx, int fd, short revents)
+{
+	struct supervisor *s = ctx;
+	char buf[128];
+
+	/* Reading re-arms POLLPRI. */
+	if (pread(fd, buf, sizeof(buf), 0) < 0) {
+		loop_remove(&s->loop, fd);
+	}
+	s->cgroup_changed = true;
+}
+
 /* Nobody reads our stdout or stderr any more: once, so it goes. */
 static void
 on_hangup(void *ctx, int fd, short revents)
@@ -536,6 +559,9 @@ decide(struct supervisor *s, int rc, uint64_t now)
 		on_signal(r, &s->q[i], now);
 	}
 	s->nq = 0;
+	/* A cgroup that emptied is as good as a reap: look now. */
+	reaped |= s->cgroup_changed;
+	s->cgroup_changed = false;
 	if (s->ancestor_died) {
 		s->ancestor_died = false;
 		end_run(r, REASON_PARENT_DEATH, SIGHUP, r->ancestor, false, now);
@@ -599,6 +625,7 @@ start_command(struct run *r)
 	spec.caps = &r->caps;
 	spec.no_new_privs = r->opt.no_new_privs;
 	spec.pid_slot = &r->sh->cmd_pid;
+	spec.cgroup_fd = r->cgs.active ? r->cgs.run.dir_fd : -1;
 	warn_if_creds_change(r);
 
 	pid = child_start(&spec, &r->exec_errno);
@@ -675,6 +702,12 @@ supervisor_run(struct run *r)
 	loop_add(&s.loop, r->sig.fd, POLLIN, on_signalfd, &s);
 	if (r->ancestor_fd >= 0) {
 		loop_add(&s.loop, r->ancestor_fd, POLLIN, on_ancestor, &s);
+	}
+	if (r->cgs.active) {
+		loop_add(&s.loop, r->cgs.run.events_fd, POLLPRI,
+			 on_cgroup_events, &s);
+		loop_add(&s.loop, r->cgs.teardown.events_fd, POLLPRI,
+			 on_cgroup_events, &s);
 	}
 	if (r->opt.cancel_on_hangup) {
 		/*

@@ -238,6 +238,7 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 	 */
 	spec.pid_slot = &td->rec->pid;
 	spec.new_session = true;
+	spec.cgroup_fd = td->cg != NULL ? td->cg->dir_fd : -1;
 	spec.envp = env;
 	spec.exec_fd = td->sh_fd;
 	spec.cwd_fd = td->cwd_fd;
@@ -337,6 +338,7 @@ begin_stop(struct teardown *td, uint64_t now, uint64_t grace_ns)
 	td->stop.group = teardown_alive(td) ? td->rec->pid : 0;
 	/* Only its own: never what supervise inherited from its caller. */
 	td->stop.skip = td->skip;
+	td->stop.cg = td->cg;
 	tree_stop_begin(&td->stop, now);
 	td->state = TD_STOPPING;
 	td->rec->kill_at = td->stop.phase == TREE_GRACE ? td->stop.grace_end :

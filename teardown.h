@@ -51,6 +51,7 @@ struct teardown {
 	struct teardown_record *rec;
 	struct teardown_record own;
 	const struct tree_skip *skip;	/* children the cleanup leaves alone */
+	const struct cgroup *cg;	/* its cgroup, or NULL (set by caller) */
 	int pipe_r, pipe_w;	/* its output pipe, made at start */
 	int cwd_fd;		/* the directory supervise started in */
 	int sh_fd;		/* /bin/sh, resolved at start */

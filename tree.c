@@ -49,6 +49,8 @@ struct sweep {
 	 */
 	int refused;
 	struct tree_refusals *refusals;
+	/* With all: every live process sent sig (or its group's kill). */
+	struct pid_vec *all;
 };
 
 static int
@@ -399,6 +401,9 @@ signal_one(struct sweep *sw, const struct pinned *k, pid_t parent)
 	if (sw->told != NULL && parent == sw->self && !is_told(sw, k->pid)) {
 		vec_push(sw->told, k->pid);
 	}
+	if (sw->all != NULL) {
+		vec_push(sw->all, k->pid);
+	}
 }
 
 /*
@@ -508,12 +513,12 @@ has_children(void)
 static int
 sweep_full(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
 	   struct pid_vec *told, bool only_new, struct tree_refusals *rv,
-	   int *refused)
+	   int *refused, struct pid_vec *all)
 {
 	struct sweep sw = {
 		.sig = sig, .cont = cont, .skip = skip,
 		.found = 0, .zombies = 0, .told = told, .only_new = only_new,
-		.refusals = rv,
+		.refusals = rv, .all = all,
 	};
 	int dir, seen = 0;
 
@@ -556,13 +561,62 @@ static int
 sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
       struct pid_vec *told, bool only_new)
 {
-	return sweep_full(sig, cont, pgid, skip, told, only_new, NULL, NULL);
+	return sweep_full(sig, cont, pgid, skip, told, only_new, NULL, NULL,
+			  NULL);
 }
 
 int
 tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip)
 {
 	return sweep(sig, cont, pgid, skip, NULL, false);
+}
+
+static bool
+in_vec(const struct pid_vec *pv, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < pv->n; i++) {
+		if (pv->v[i] == pid) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Sends sig (and SIGCONT unless it is SIGKILL) to every member of the
+ * cgroup not told yet, each through a pidfd opened first and checked to
+ * be a member after: a pid reused outside the cgroup meanwhile is never
+ * signalled.  Returns the number told.
+ */
+static int
+signal_members(struct tree_stop *ts, int sig)
+{
+	pid_t *pids;
+	int i, n, fd, told = 0;
+
+	n = cgroup_procs(ts->cg, &pids);
+	for (i = 0; i < n; i++) {
+		if (in_vec(&ts->members, pids[i])) {
+			continue;
+		}
+		fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
+		if (fd < 0) {
+			continue;
+		}
+		if (cgroup_has(ts->cg, pids[i]) &&
+		    syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0) {
+			if (sig != SIGKILL) {
+				syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0);
+			}
+			vec_push(&ts->members, pids[i]);
+			told++;
+		}
+		close(fd);
+	}
+	free(pids);
+	return told;
 }
 
 static uint64_t
@@ -582,8 +636,29 @@ kill_all(struct tree_stop *ts)
 {
 	int refused, n;
 
+	if (ts->cg != NULL) {
+		/*
+		 * The kernel kills every member, those forked meanwhile
+		 * included: the members are counted as killed.  The sweep
+		 * then reaches only what is outside the cgroup, once it is
+		 * empty (a member is still our descendant while it dies).
+		 */
+		int members = cgroup_count(ts->cg);
+
+		cgroup_kill(ts->cg);
+		if (cgroup_populated(ts->cg)) {
+			return members > 0 ? members : 1;
+		}
+		n = sweep_full(SIGKILL, false, 0, ts->skip, NULL, false, NULL,
+			       &refused, NULL);
+		if (n > 0 && refused == n) {
+			ts->abandoned = n;
+			return members;
+		}
+		return members + n;
+	}
 	n = sweep_full(SIGKILL, false, 0, ts->skip, NULL, false,
-		       &ts->refusals, &refused);
+		       &ts->refusals, &refused, NULL);
 	if (n > 0 && refused == n) {
 		ts->abandoned = n;
 		return 0;
@@ -603,6 +678,7 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 	ts->next_check = now + ts->check_step;
 	ts->grace_end = add_sat(now, ts->grace_ns);
 	ts->told.n = 0;
+	ts->members.n = 0;
 	ts->refusals.n = 0;
 	ts->abandoned = 0;
 	if (ts->group > 0 && proc_self() == getpid()) {
@@ -619,10 +695,25 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 			kill(-ts->group, SIGCONT);
 		}
 		sweep_full(sig, sig != SIGKILL, ts->group, ts->skip, &ts->told,
-			   false, &ts->refusals, NULL);
+			   false, ts->cg == NULL ? &ts->refusals : NULL, NULL,
+			   ts->cg != NULL ? &ts->members : NULL);
 	} else {
 		n = sweep_full(sig, sig != SIGKILL, 0, ts->skip, &ts->told,
-			       false, &ts->refusals, NULL);
+			       false, ts->cg == NULL ? &ts->refusals : NULL, NULL,
+			       ts->cg != NULL ? &ts->members : NULL);
+	}
+	if (ts->cg != NULL) {
+		/*
+		 * Members the walk missed (an orphan still on its way to us
+		 * from a dying parent) are told now, from the cgroup's list.
+		 */
+		n += signal_members(ts, sig);
+	}
+	if (ts->cg != NULL && at_once) {
+		cgroup_kill(ts->cg);
+	}
+	if (n == 0 && ts->cg != NULL && cgroup_populated(ts->cg)) {
+		n = 1;	/* members not yet seen in the tree: not done */
 	}
 	ts->signalled = n;
 	ts->killed = at_once ? n : 0;
@@ -662,6 +753,18 @@ tree_stop_step(struct tree_stop *ts, uint64_t now)
 			ts->escalated = n > 0;
 			ts->phase = n == 0 ? TREE_DONE : TREE_KILL;
 			ts->check_step = NS_PER_MS;
+		} else if (ts->cg != NULL) {
+			/*
+			 * Contained: no re-sweep while the cgroup drains (what
+			 * is forked after the stop signal gets SIGKILL at the
+			 * end of the grace); done when it is empty and nothing
+			 * of the tree lives outside it.
+			 */
+			signal_members(ts, ts->sig);
+			if (!cgroup_populated(ts->cg) &&
+			    sweep(0, false, 0, ts->skip, NULL, false) == 0) {
+				ts->phase = TREE_DONE;
+			}
 		} else if (sweep(ts->sig, true, 0, ts->skip, &ts->told, true) == 0) {
 			/*
 			 * Above: orphans that were not our children when the
@@ -698,6 +801,9 @@ tree_stop_free(struct tree_stop *ts)
 	ts->told.n = ts->told.cap = 0;
 	free(ts->refusals.v);
 	ts->refusals.v = NULL;
+	free(ts->members.v);
+	ts->members.v = NULL;
+	ts->members.n = ts->members.cap = 0;
 	ts->refusals.n = ts->refusals.cap = 0;
 }
 

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
+
 /*
  * The process tree below the calling process.  The caller is a child
  * subreaper, so every orphaned descendant (one that called setsid() or
@@ -78,6 +80,13 @@ struct tree_stop {
 	 */
 	struct tree_refusals refusals;
 	int abandoned;
+	/*
+	 * The cgroup the processes are in, or NULL.  With one, SIGKILL is
+	 * cgroup.kill and the stop is over when it is empty (and nothing of
+	 * the tree is left outside it): no /proc walk while it drains.
+	 */
+	const struct cgroup *cg;
+	struct pid_vec members;		/* with cg: every process told */
 };
 
 /* Frees what a stop sequence allocated. */

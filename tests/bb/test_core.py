@@ -832,11 +832,13 @@ def test_quiet_silences_messages_not_errors():
 def test_verbose_messages():
     r = run(["-v", "--", "sh", "-c", "echo $$; exit 3"])
     assert r.rc == 3, r
-    m = re.fullmatch(r"supervise: started 'sh' as pid (\d+)\n"
+    m = re.fullmatch(r"supervise: containment: (cgroup /\S+|process sweep "
+                     r"\([^\n]*\))\n"
+                     r"supervise: started 'sh' as pid (\d+)\n"
                      r"supervise: command exited with status 3 after \S+\n"
                      r"supervise: exiting with status 3\n", r.err)
     assert m, r
-    assert int(m.group(1)) == int(r.out), r
+    assert int(m.group(2)) == int(r.out), r
 
 
 # ------------------------------------------------- odd environments

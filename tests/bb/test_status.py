@@ -35,7 +35,7 @@ TIME_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 KEYS = {"version", "supervise_version", "command", "pid", "command_pid",
         "started_at", "ended_at", "duration_s", "reason", "signal",
         "exit_status", "command_status", "stop", "teardown", "locks",
-        "output_dropped_bytes", "cause"}
+        "output_dropped_bytes", "cause", "containment"}
 REASONS = {"exit", "timeout", "cancel", "parent-death", "hangup", "lock-timeout",
            "exec-failed", "error"}
 # Slack (seconds) for comparing the record's times with the wall clock.
@@ -227,6 +227,7 @@ def check_record(rec, *, command, pid, command_pid, reason, signal_name,
         _match(td, teardown, "teardown")
     assert rec["output_dropped_bytes"] == dropped, rec["output_dropped_bytes"]
     assert rec["cause"] == cause, (rec["cause"], cause)
+    assert rec["containment"] in ("cgroup", "sweep"), rec["containment"]
     lk = rec["locks"]
     if callable(locks):
         assert locks(lk)
