@@ -3,11 +3,11 @@
 # disturbed; .ci/run runs them all.
 
 .PHONY: asan werror valgrind analyze cppcheck clang-tidy fuzz fuzz-replay \
-	coverage check-options lint-man
+	coverage check-options lint-man stress-check
 
 # What make clean removes on top of the normal build.
 GATE_DIRS = build-asan build-coverage build-fuzz build-fuzz-replay \
-	build-werror-* coverage tests/coverage_dump.o
+	build-werror-* build-stress coverage tests/coverage_dump.o
 
 # Fails with a hint when a gate's tool is missing.
 need = @for t in $(1); do command -v $$t >/dev/null 2>&1 || { \
@@ -181,3 +181,16 @@ check-options: supervise
 lint-man:
 	mandoc -Tlint -W warning man/supervise.1
 	@echo "lint-man: no warning"
+
+# The black-box suite (make blackbox) STRESS_RUNS times in a row while one
+# busy process per core keeps every core loaded (tests/stress.sh), to shake
+# out tests that depend on timing.  Stops at the first failing run; the
+# output of run K is in build-stress/run-K.log.
+STRESS_RUNS = 10
+STRESS_DIR = build-stress
+# Not spelled $(MAKE) in the recipe, so that make -n only shows the command
+# (under make -j, the inner make then says the jobserver is unavailable and
+# runs one job at a time, which is all the suite needs).
+STRESS_MAKE = $(MAKE) --no-print-directory
+stress-check: supervise $(HELPERS)
+	tests/stress.sh $(STRESS_RUNS) $(STRESS_DIR) $(STRESS_MAKE) blackbox
