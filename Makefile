@@ -39,6 +39,10 @@ UNIT_TESTS = $(wildcard tests/check_*.c)
 HELPERS = $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
 # Objects linked into supervise and the unit runner on top (make coverage).
 EXTRA_OBJS =
+# make format and make format-check: every C file of the tree.
+CLANG_FORMAT = clang-format
+FORMAT_FILES = $(wildcard *.c *.h tests/*.c tests/*.h tests/*/*.c tests/*/*.h \
+	bench/*.c)
 
 .PHONY: all check unit blackbox install uninstall clean format bench deps \
 	deps-ci helpers-all
@@ -87,7 +91,7 @@ clean:
 	rm -rf $(GATE_DIRS)
 
 format:
-	clang-format -i *.c *.h
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 # Benchmarks against GNU timeout, tini, dumb-init, catatonit (bench/README.md).
 bench: supervise
@@ -96,7 +100,8 @@ bench: supervise
 # Debian packages to build and test (deps), and the gates' tools (deps-ci).
 DEPS = gcc make pkg-config libcap-dev libcap2-bin check mandoc python3 \
 	procps util-linux
-CI_DEPS = clang libclang-rt-14-dev valgrind cppcheck clang-tidy gcovr
+CI_DEPS = clang clang-format libclang-rt-14-dev valgrind cppcheck clang-tidy \
+	gcovr
 define install_missing
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "$@: all installed"; \

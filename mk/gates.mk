@@ -3,7 +3,7 @@
 # disturbed; .ci/run runs them all.
 
 .PHONY: asan werror valgrind analyze cppcheck clang-tidy fuzz fuzz-replay \
-	coverage check-options lint-man stress-check
+	coverage check-options lint-man format-check stress-check
 
 # What make clean removes on top of the normal build.
 GATE_DIRS = build-asan build-coverage build-fuzz build-fuzz-replay \
@@ -181,6 +181,22 @@ check-options: supervise
 lint-man:
 	mandoc -Tlint -W warning man/supervise.1
 	@echo "lint-man: no warning"
+
+# The C files are as clang-format (.clang-format) leaves them: fails listing
+# the files `make format` would change, with the number of places in each.
+# FORMAT_FILES (in the Makefile) is the set both targets cover.
+format-check:
+	$(call need,$(CLANG_FORMAT))
+	@out=$$($(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES) 2>&1) && { \
+		echo "format-check: $(words $(FORMAT_FILES)) files formatted"; \
+		exit 0; }; \
+	files=$$(printf '%s\n' "$$out" | sed -n \
+		's/^\([^ :]*\):[0-9]*:[0-9]*: error: code should be clang-formatted.*/\1/p' \
+		| sort | uniq -c); \
+	if [ -z "$$files" ]; then printf '%s\n' "$$out"; exit 1; fi; \
+	printf '%s\n' "$$files"; \
+	echo "format-check: the files above would change (places in each); run: make format"; \
+	exit 1
 
 # The black-box suite (make blackbox) STRESS_RUNS times in a row while one
 # busy process per core keeps every core loaded (tests/stress.sh), to shake
