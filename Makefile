@@ -1,10 +1,10 @@
 # supervise: run a command, stop its whole tree, tear down once.
+# Build, install, test; the quality gates are in mk/gates.mk.
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
-
 CC ?= cc
 CFLAGS ?= -O2 -g
 CPPFLAGS ?=
@@ -18,12 +18,10 @@ ifeq ($(WERROR),1)
 WARNFLAGS += -Werror
 endif
 STD = -std=gnu11 -D_GNU_SOURCE
-
 CAP_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcap 2>/dev/null)
 CAP_LIBS = $(shell $(PKG_CONFIG) --libs libcap 2>/dev/null || echo -lcap)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
-
 ALL_CFLAGS = $(STD) $(WARNFLAGS) $(CAP_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LIBS = $(CAP_LIBS)
 
@@ -37,14 +35,17 @@ endif
 MODULES = $(filter-out supervise,$(patsubst %.c,%,$(wildcard *.c)))
 OBJS = $(MODULES:%=%.o)
 HDRS = $(wildcard *.h)
-
 UNIT_TESTS = $(wildcard tests/check_*.c)
+HELPERS = $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
 # Objects linked into supervise and the unit runner on top (make coverage).
 EXTRA_OBJS =
+# make format and make format-check: every C file of the tree.
+CLANG_FORMAT = clang-format
+FORMAT_FILES = $(wildcard *.c *.h tests/*.c tests/*.h tests/*/*.c tests/*/*.h \
+	bench/*.c)
 
-.PHONY: all check unit blackbox install uninstall clean asan lint-man deps \
-	deps-ci valgrind analyze cppcheck clang-tidy fuzz fuzz-replay \
-	coverage check-options werror helpers-all format bench
+.PHONY: all check unit blackbox install uninstall clean format bench deps \
+	deps-ci helpers-all
 .DELETE_ON_ERROR:
 
 all: supervise
@@ -62,23 +63,19 @@ tests/check_main: $(UNIT_TESTS) $(OBJS) $(EXTRA_OBJS) $(HDRS) $(wildcard tests/*
 
 tests/helpers/%: tests/helpers/%.c
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+helpers-all: $(HELPERS)
 
-HELPERS = $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
-
-check: unit blackbox
-
-unit: tests/check_main
-	$(RESET_SIGS) tests/check_main
-
-# The tests start from the default signal state, whatever started make
-# (a shell starts a background job with SIGINT and SIGQUIT ignored, GNU
-# make 4.3 leaves the C library's signals 32 and 33 ignored, and so on):
-# RESET_SIGS resets every signal and the mask with tests/bb/bb.py's
-# reset_signals(), and execs the rest of the command line.
+# The tests start from the default signal state, whatever started make (a
+# shell starts a background job with SIGINT and SIGQUIT ignored, GNU make 4.3
+# leaves the C library's signals 32 and 33 ignored...): RESET_SIGS resets every
+# signal and the mask (tests/bb/bb.py's reset_signals()) and execs the rest.
 RESET_SIGS = python3 -c 'import os, sys; sys.path.insert(0, "tests/bb"); \
 import bb; bb.reset_signals(keep_python=False); \
 os.execvp(sys.argv[1], sys.argv[1:])'
 
+check: unit blackbox
+unit: tests/check_main
+	$(RESET_SIGS) tests/check_main
 blackbox: supervise $(HELPERS)
 	$(RESET_SIGS) python3 tests/blackbox.py
 
@@ -86,202 +83,25 @@ install: supervise
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 supervise $(DESTDIR)$(BINDIR)/supervise
 	install -m 0644 man/supervise.1 $(DESTDIR)$(MANDIR)/man1/supervise.1
-
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/supervise $(DESTDIR)$(MANDIR)/man1/supervise.1
 
 clean:
-	rm -f supervise *.o tests/check_main $(HELPERS) tests/coverage_dump.o
-	rm -rf build-asan build-coverage build-fuzz build-fuzz-replay \
-		build-werror-* coverage
+	rm -f supervise *.o tests/check_main $(HELPERS)
+	rm -rf $(GATE_DIRS)
 
 format:
-	clang-format -i *.c *.h
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 # Benchmarks against GNU timeout, tini, dumb-init, catatonit (bench/README.md).
 bench: supervise
 	bench/run
 
-# ---------------------------------------------------------------------------
-# Quality gates (issue 6).  Each builds in a directory of its own (build-*),
-# so that the normal build is not disturbed; .ci/run runs them all.
-
-# Fails with a hint when a gate's tool is missing.
-need = @for t in $(1); do command -v $$t >/dev/null 2>&1 || { \
-	echo "$@: '$$t' is not installed; run: make deps-ci" >&2; exit 1; }; done
-
-# Copies the sources into the build directory $(1), without build products.
-define copy_tree
-	rm -rf $(1) && mkdir -p $(1)
-	cp -r *.c *.h Makefile man tests $(1)/
-	$(MAKE) -s -C $(1) clean
-	rm -rf $(1)/tests/bb/__pycache__
-endef
-
-# The whole suite, built with AddressSanitizer and UBSan, in a copy of the
-# tree so that the normal build is not disturbed.  Sanitizer reports go to
-# files under build-asan/san/ as well as making the process fail, so that
-# a report from a process whose exit status no test looks at (the
-# supervisor) still fails the gate.  The test helpers are built first
-# without sanitizers: they are not supervise's code, and some run
-# set-user-ID, where LeakSanitizer cannot work.
-SAN_DIR = $(CURDIR)/build-asan/san
-asan:
-	$(call copy_tree,build-asan)
-	$(MAKE) -s -C build-asan helpers-all CC="$(CC)"
-	mkdir -p $(SAN_DIR)
-	@status=0; \
-	SUPERVISE=$(CURDIR)/build-asan/supervise \
-	ASAN_OPTIONS=log_path=$(SAN_DIR)/asan:detect_leaks=1 \
-	UBSAN_OPTIONS=log_path=$(SAN_DIR)/ubsan:print_stacktrace=1:halt_on_error=1 \
-	$(MAKE) -C build-asan check \
-		CC="$(CC)" CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" || status=$$?; \
-	if [ -n "$$(ls -A $(SAN_DIR))" ]; then \
-		echo "asan: sanitizer reports:"; cat $(SAN_DIR)/*; exit 1; fi; \
-	echo "asan: no sanitizer report"; exit $$status
-
-# -Wall -Wextra -Werror under gcc and clang, each in a build directory of
-# its own; the unit runner and the helpers are compiled too.
-WERROR_CCS = gcc clang
-werror:
-	$(call need,$(WERROR_CCS))
-	@set -e; for cc in $(WERROR_CCS); do \
-		rm -rf build-werror-$$cc && mkdir -p build-werror-$$cc && \
-		cp -r *.c *.h Makefile man tests build-werror-$$cc/ && \
-		$(MAKE) -s -C build-werror-$$cc clean && \
-		echo "werror: building with $$cc -Werror" && \
-		$(MAKE) -C build-werror-$$cc all tests/check_main helpers-all \
-			CC=$$cc WERROR=1; \
-	done
-	@echo "werror: gcc and clang builds clean"
-
-helpers-all: $(HELPERS)
-
-# The unit runner in one process (CK_FORK=no: tests that need fork mode skip
-# themselves) under valgrind, then black-box runs of the real binary
-# (tests/valgrind/run.sh).  Any error or definite leak fails.
-VALGRIND = valgrind
-valgrind: tests/check_main supervise $(HELPERS)
-	$(call need,$(VALGRIND))
-	$(RESET_SIGS) env CK_FORK=no $(VALGRIND) -q --leak-check=full --show-leak-kinds=definite,indirect \
-		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-		tests/check_main
-	$(RESET_SIGS) env VALGRIND="$(VALGRIND)" tests/valgrind/run.sh ./supervise
-
-# Static analysis of every top-level .c: cppcheck (suppressions, each
-# justified, in tests/analyze/cppcheck.supp) and clang-tidy (.clang-tidy).
-CPPCHECK = cppcheck
-CLANG_TIDY = clang-tidy
-SOURCES = $(wildcard *.c)
-analyze: cppcheck clang-tidy
-
-cppcheck:
-	$(call need,$(CPPCHECK))
-	$(CPPCHECK) --enable=warning,style,performance,portability --inconclusive \
-		--std=c11 -D_GNU_SOURCE -D__linux__ --library=gnu -I. \
-		--suppressions-list=tests/analyze/cppcheck.supp --inline-suppr \
-		--quiet --error-exitcode=1 $(SOURCES)
-	@echo "cppcheck: no finding in $(words $(SOURCES)) files"
-
-clang-tidy:
-	$(call need,$(CLANG_TIDY))
-	@fail=0; for f in $(SOURCES); do \
-		out=$$($(CLANG_TIDY) --quiet $$f -- $(STD) -I. $(CAP_CFLAGS) \
-			$(CPPFLAGS) 2>&1) || fail=1; \
-		printf '%s\n' "$$out" | grep -v '^[0-9]* warnings\? generated\.$$' \
-			| grep -v '^$$' || true; \
-	done; \
-	if [ $$fail = 1 ]; then echo "clang-tidy: findings above"; exit 1; fi
-	@echo "clang-tidy: no finding in $(words $(SOURCES)) files"
-
-# libFuzzer harnesses (tests/fuzz/fuzz_*.c) for everything that parses
-# untrusted text, built with clang and ASan + UBSan.  `make fuzz` first
-# replays the regression inputs (tests/fuzz/regressions/NAME/), then runs
-# each harness for FUZZ_SECONDS on its seed corpus (tests/fuzz/corpus/NAME/;
-# new inputs go to build-fuzz/corpus/NAME/, never into the tree).
-FUZZ_CC = clang
-FUZZ_SECONDS = 10
-FUZZ_DIR = build-fuzz
-FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS = $(STD) $(WARNFLAGS) $(CAP_CFLAGS) -I. -Itests/fuzz -g -O1 \
-	-fno-omit-frame-pointer $(FUZZ_SAN)
-FUZZERS = $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_HDRS = $(wildcard tests/fuzz/*.h)
-
-$(FUZZ_DIR)/obj/%.o: %.c $(HDRS)
-	@mkdir -p $(FUZZ_DIR)/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
-
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(MODULES:%=$(FUZZ_DIR)/obj/%.o)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
-		$(MODULES:%=$(FUZZ_DIR)/obj/%.o) $(LIBS)
-
-fuzz:
-	$(call need,$(FUZZ_CC))
-	$(MAKE) $(FUZZERS:%=$(FUZZ_DIR)/%)
-	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZERS)
-
-# The same harnesses without libFuzzer (any compiler, ASan + UBSan), run
-# once on every seed and regression input.
-REPLAY_DIR = build-fuzz-replay
-REPLAY_CFLAGS = $(STD) $(WARNFLAGS) $(CAP_CFLAGS) -I. -Itests/fuzz -g -O1 \
-	-fno-omit-frame-pointer -fsanitize=address,undefined \
-	-fno-sanitize-recover=all
-
-$(REPLAY_DIR)/obj/%.o: %.c $(HDRS)
-	@mkdir -p $(REPLAY_DIR)/obj
-	$(CC) $(REPLAY_CFLAGS) -c -o $@ $<
-
-$(REPLAY_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDRS) \
-		$(MODULES:%=$(REPLAY_DIR)/obj/%.o)
-	$(CC) $(REPLAY_CFLAGS) -o $@ $< tests/fuzz/replay.c \
-		$(MODULES:%=$(REPLAY_DIR)/obj/%.o) $(LIBS)
-
-fuzz-replay: $(FUZZERS:%=$(REPLAY_DIR)/%)
-	@set -e; for f in $(FUZZERS); do \
-		n=$${f#fuzz_}; \
-		$(REPLAY_DIR)/$$f tests/fuzz/corpus/$$n \
-			$$(ls -d tests/fuzz/regressions/$$n 2>/dev/null); \
-	done
-
-# Line coverage of the non-test code by the whole suite (unit and
-# black-box), built with gcc --coverage in build-coverage.  Prints the total
-# and writes coverage/report.txt (per file, with the lines not run) and
-# coverage/index.html.  The helpers are built first without coverage; the
-# tests that run supervise as another user need the gcov files writable
-# (umask 000).  tests/coverage_dump.c makes forked children write their
-# counts before they exec or _exit.  COVERAGE_MIN: the lowest total that
-# passes.
-COVERAGE_MIN = 88
-COVERAGE_WRAP = -Wl,--wrap=execveat,--wrap=execvp,--wrap=execvpe,--wrap=_exit
-coverage:
-	$(call need,gcc gcovr)
-	$(call copy_tree,build-coverage)
-	$(MAKE) -s -C build-coverage helpers-all CC=gcc
-	chmod 0777 build-coverage
-	@status=0; umask 000; \
-	SUPERVISE=$(CURDIR)/build-coverage/supervise \
-	$(MAKE) -C build-coverage check CC=gcc \
-		CFLAGS="-O0 -g --coverage" EXTRA_OBJS=tests/coverage_dump.o \
-		LDFLAGS="--coverage $(COVERAGE_WRAP)" || status=$$?; \
-	tests/coverage.sh build-coverage coverage $(COVERAGE_MIN) || status=1; \
-	exit $$status
-
-# Every long option in --help is in the man page, and every option the man
-# page documents (.Fl -name) is in --help.
-check-options: supervise
-	tests/man_options.sh ./supervise man/supervise.1
-
-lint-man:
-	mandoc -Tlint -W warning man/supervise.1
-	@echo "lint-man: no warning"
-
-# Debian packages needed to build and test (deps), and the gates' tools on
-# top (deps-ci: compilers, sanitizer runtimes, analyzers, coverage).
+# Debian packages to build and test (deps), and the gates' tools (deps-ci).
 DEPS = gcc make pkg-config libcap-dev libcap2-bin check mandoc python3 \
 	procps util-linux
-CI_DEPS = clang libclang-rt-14-dev valgrind cppcheck clang-tidy gcovr
+CI_DEPS = clang clang-format libclang-rt-14-dev valgrind cppcheck clang-tidy \
+	gcovr
 define install_missing
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "$@: all installed"; \
@@ -294,3 +114,5 @@ deps:
 	$(call install_missing,$(DEPS))
 deps-ci:
 	$(call install_missing,$(DEPS) $(CI_DEPS))
+
+include mk/gates.mk
