@@ -37,8 +37,10 @@ caps_parse(const char *text, uint64_t *mask, char *bad, size_t badlen)
 		 */
 		if (len == 0 || len >= sizeof(word) ||
 		    (word[0] >= '0' && word[0] <= '9') ||
-		    word[strspn(word, "abcdefghijklmnopqrstuvwxyz"
-				"ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")] != '\0' ||
+		    word[strspn(word,
+				"abcdefghijklmnopqrstuvwxyz"
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")] !=
+			    '\0' ||
 		    cap_from_name(word, &v) < 0 || v < 0 || v > 63) {
 			snprintf(bad, badlen, "%.*s", (int)len, p);
 			return -1;
@@ -85,8 +87,10 @@ caps_prepare(struct caps_keep *keep)
 		cap_get_flag(cur, (cap_value_t)c, CAP_PERMITTED, &have);
 		if (have != CAP_SET) {
 			name = cap_to_name((cap_value_t)c);
-			log_error("cannot keep capability %s: supervise does not "
-				  "hold it", name != NULL ? name : "?");
+			log_error(
+				"cannot keep capability %s: supervise does not "
+				"hold it",
+				name != NULL ? name : "?");
 			cap_free(name);
 			cap_free(cur);
 			return -1;
@@ -100,7 +104,8 @@ int
 caps_apply(const struct caps_keep *keep)
 {
 	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
+		.version = _LINUX_CAPABILITY_VERSION_3,
+		.pid = 0,
 	};
 	struct __user_cap_data_struct data[2];
 	int c;
@@ -232,7 +237,8 @@ changes_creds(const char *path, bool no_new_privs, int depth)
 	/* The kernel follows up to four levels of interpreters. */
 	script_interpreter(path, interp, sizeof(interp));
 	if (interp[0] != '\0') {
-		return depth < 4 ? changes_creds(interp, no_new_privs, depth + 1) :
+		return depth < 4 ?
+			changes_creds(interp, no_new_privs, depth + 1) :
 			NULL;
 	}
 	/* On a nosuid mount, set-ID bits and file capabilities are ignored. */

@@ -7,9 +7,9 @@
 
 /* The capabilities COMMAND keeps (--caps), as a bit mask by number. */
 struct caps_keep {
-	bool active;		/* --caps was given */
+	bool active; /* --caps was given */
 	uint64_t mask;
-	int last_cap;		/* the kernel's highest capability number */
+	int last_cap; /* the kernel's highest capability number */
 };
 
 /*

@@ -112,8 +112,10 @@ start_time(pid_t pid)
 	if (read_small(dir, "stat", buf, sizeof(buf)) > 0 &&
 	    (p = strrchr(buf, ')')) != NULL) {
 		/* NOLINTNEXTLINE(cert-err34-c): the kernel writes these. */
-		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-			   "%*u %*u %*d %*d %*d %*d %*d %*d %llu", &t) != 1) {
+		if (sscanf(p + 2,
+			   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			   "%*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			   &t) != 1) {
 			t = 0;
 		}
 	}
@@ -164,12 +166,14 @@ remove_leftovers(const char *base, unsigned long long ns)
 	while ((de = readdir(d)) != NULL) {
 		/* NOLINTNEXTLINE(cert-err34-c): a name we made, or skipped. */
 		if (sscanf(de->d_name, PREFIX "%llu.%d.%llu", &their_ns, &pid,
-			   &t) != 3 || their_ns != ns || start_time(pid) == t) {
+			   &t) != 3 ||
+		    their_ns != ns || start_time(pid) == t) {
 			continue;
 		}
 		snprintf(path, sizeof(path), "%s/%s/run", base, de->d_name);
 		rmdir(path);
-		snprintf(path, sizeof(path), "%s/%s/teardown", base, de->d_name);
+		snprintf(path, sizeof(path), "%s/%s/teardown", base,
+			 de->d_name);
 		rmdir(path);
 		snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
 		rmdir(path);
@@ -190,11 +194,11 @@ make_one(struct cgroup *cg, const char *parent, const char *rel_parent,
 	if (cg->dir_fd < 0) {
 		return -1;
 	}
-	cg->events_fd = openat(cg->dir_fd, "cgroup.events", O_RDONLY |
-			       O_CLOEXEC);
+	cg->events_fd = openat(cg->dir_fd, "cgroup.events",
+			       O_RDONLY | O_CLOEXEC);
 	/* cgroup.kill came with Linux 5.14: without it, no containment. */
-	if (cg->events_fd < 0 || faccessat(cg->dir_fd, "cgroup.kill", W_OK,
-					   0) < 0) {
+	if (cg->events_fd < 0 ||
+	    faccessat(cg->dir_fd, "cgroup.kill", W_OK, 0) < 0) {
 		return -1;
 	}
 	return 0;
@@ -213,7 +217,8 @@ cgroup_make_set(struct cgroup_set *set, pid_t front)
 		return -1;
 	}
 	if (own_path(own, sizeof(own)) < 0) {
-		snprintf(set->why, sizeof(set->why), "no cgroup v2 path in "
+		snprintf(set->why, sizeof(set->why),
+			 "no cgroup v2 path in "
 			 "/proc/self/cgroup");
 		return -1;
 	}
@@ -224,11 +229,14 @@ cgroup_make_set(struct cgroup_set *set, pid_t front)
 	}
 	ns = pid_ns();
 	remove_leftovers(base, ns);
-	snprintf(set->parent, sizeof(set->parent), "%.3900s/" PREFIX
-		 "%llu.%d.%llu", base, ns, (int)front, start_time(front));
+	snprintf(set->parent, sizeof(set->parent),
+		 "%.3900s/" PREFIX "%llu.%d.%llu", base, ns, (int)front,
+		 start_time(front));
 	if (mkdir(set->parent, 0755) < 0) {
-		snprintf(set->why, sizeof(set->why), "cannot make a cgroup in "
-			 "%.300s: %s", base, strerror(errno));
+		snprintf(set->why, sizeof(set->why),
+			 "cannot make a cgroup in "
+			 "%.300s: %s",
+			 base, strerror(errno));
 		return -1;
 	}
 	snprintf(rel, sizeof(rel), "%.2000s/" PREFIX "%llu.%d.%llu", own, ns,
@@ -236,8 +244,10 @@ cgroup_make_set(struct cgroup_set *set, pid_t front)
 	if (make_one(&set->run, set->parent, rel, "run") < 0 ||
 	    make_one(&set->teardown, set->parent, rel, "teardown") < 0) {
 		err = errno;
-		snprintf(set->why, sizeof(set->why), "cannot set up a cgroup in "
-			 "%.300s: %s", set->parent, strerror(err));
+		snprintf(set->why, sizeof(set->why),
+			 "cannot set up a cgroup in "
+			 "%.300s: %s",
+			 set->parent, strerror(err));
 		cgroup_remove_set(set);
 		return -1;
 	}

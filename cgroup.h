@@ -21,18 +21,18 @@
  */
 
 struct cgroup {
-	int dir_fd;		/* the cgroup's directory, or -1 */
-	int events_fd;		/* its cgroup.events, polled for POLLPRI */
+	int dir_fd;    /* the cgroup's directory, or -1 */
+	int events_fd; /* its cgroup.events, polled for POLLPRI */
 	char path[4096];
-	char rel[4096];		/* as /proc/PID/cgroup names it ("0::rel") */
+	char rel[4096]; /* as /proc/PID/cgroup names it ("0::rel") */
 };
 
 /* The run's pair and their parent, all under one directory. */
 struct cgroup_set {
-	char parent[4096];	/* the directory holding run/ and teardown/ */
+	char parent[4096]; /* the directory holding run/ and teardown/ */
 	struct cgroup run, teardown;
-	bool active;		/* made; the run is contained */
-	char why[512];		/* otherwise: why not, for -v and require */
+	bool active;   /* made; the run is contained */
+	char why[512]; /* otherwise: why not, for -v and require */
 };
 
 /*

@@ -29,12 +29,13 @@ child_find_executable(const char *name, char *buf, size_t len)
 	}
 	path = getenv("PATH");
 	if (path == NULL) {
-		path = "/bin:/usr/bin";	/* glibc's execvp() default */
+		path = "/bin:/usr/bin"; /* glibc's execvp() default */
 	}
 	for (p = path;; p = end + 1) {
 		end = strchrnul(p, ':');
 		dlen = (size_t)(end - p);
-		snprintf(buf, len, "%.*s%s%s", (int)dlen, p, dlen ? "/" : "", name);
+		snprintf(buf, len, "%.*s%s%s", (int)dlen, p, dlen ? "/" : "",
+			 name);
 		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
 		    access(buf, X_OK) == 0) {
 			return 0;
@@ -61,7 +62,8 @@ child_exit_status(int wstatus)
 int
 child_exec_status(int err)
 {
-	return err == ENOENT || err == ENOTDIR ? EXIT_ENOENT : EXIT_CANNOT_INVOKE;
+	return err == ENOENT || err == ENOTDIR ? EXIT_ENOENT :
+						 EXIT_CANNOT_INVOKE;
 }
 
 void

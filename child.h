@@ -8,25 +8,25 @@
 #include "signals.h"
 
 struct child_spec {
-	char **argv;			/* COMMAND [ARG]..., NULL-terminated */
-	const struct sig_state *sig;	/* what to restore before exec */
-	bool new_session;		/* setsid() in the child */
-	bool die_with_parent;		/* PR_SET_PDEATHSIG(SIGKILL) */
-	const struct caps_keep *caps;	/* capabilities to keep, or NULL */
+	char **argv;		      /* COMMAND [ARG]..., NULL-terminated */
+	const struct sig_state *sig;  /* what to restore before exec */
+	bool new_session;	      /* setsid() in the child */
+	bool die_with_parent;	      /* PR_SET_PDEATHSIG(SIGKILL) */
+	const struct caps_keep *caps; /* capabilities to keep, or NULL */
 	bool no_new_privs;
-	pid_t parent;			/* our pid, taken before the fork */
-	pid_t *pid_slot;		/* gets the pid right after the fork */
+	pid_t parent;	 /* our pid, taken before the fork */
+	pid_t *pid_slot; /* gets the pid right after the fork */
 	/*
 	 * The descriptors below are used only when above 2 (0, 1 and 2 are
 	 * always open, so nothing we open gets them): a zeroed spec leaves
 	 * them all off.
 	 */
-	char **envp;			/* the environment, or NULL for ours */
-	int exec_fd;			/* execveat() this file, or -1: execvp() */
-	int cwd_fd;			/* a directory to start in, or -1; "/"
+	char **envp;   /* the environment, or NULL for ours */
+	int exec_fd;   /* execveat() this file, or -1: execvp() */
+	int cwd_fd;    /* a directory to start in, or -1; "/"
 					 * when it was removed meanwhile */
-	int stdio[3];			/* descriptors for 0, 1, 2, or -1 */
-	int cgroup_fd;			/* a cgroup v2 directory to start in,
+	int stdio[3];  /* descriptors for 0, 1, 2, or -1 */
+	int cgroup_fd; /* a cgroup v2 directory to start in,
 					 * or -1 */
 };
 

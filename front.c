@@ -18,14 +18,14 @@ struct front {
 	struct loop loop;
 	pid_t sup;
 	bool sup_alive;
-	bool sup_crashed;	/* it died of a signal */
+	bool sup_crashed; /* it died of a signal */
 	bool parent_told;
 	int status;
 	struct signalfd_siginfo q[QUEUE_MAX];
 	size_t nq;
-	int td_fd;		/* the teardown's output, while registered */
-	size_t td_refusals;	/* of the teardown's stop, logged so far */
-	bool cgroup_changed;	/* a cgroup.events polled POLLPRI */
+	int td_fd;	     /* the teardown's output, while registered */
+	size_t td_refusals;  /* of the teardown's stop, logged so far */
+	bool cgroup_changed; /* a cgroup.events polled POLLPRI */
 };
 
 /*
@@ -76,7 +76,8 @@ adopt_teardown(struct front *f, const char *how, uint64_t now)
 	}
 	/* The run's tree was gone before the teardown started. */
 	log_error("supervisor process %d died (%s) during the teardown; "
-		  "the teardown goes on", (int)f->sup, how);
+		  "the teardown goes on",
+		  (int)f->sup, how);
 	teardown_adopt(&r->td, now);
 	r->state = RUN_TEARDOWN;
 	return true;
@@ -104,9 +105,10 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 			log_info("stopping %d leftover process%s with %s",
 				 r->stop.signalled,
 				 r->stop.signalled == 1 ? "" : "es",
-				 sig_name(r->opt.kill_after_ns == 0 ? SIGKILL :
-					  r->opt.stop_signal, stop,
-					  sizeof(stop)));
+				 sig_name(r->opt.kill_after_ns == 0 ?
+						  SIGKILL :
+						  r->opt.stop_signal,
+					  stop, sizeof(stop)));
 		}
 		if (r->stop.phase != TREE_GRACE && r->stop.phase != TREE_KILL) {
 			r->state = RUN_DONE;
@@ -129,17 +131,21 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 	 * while stopping the run, only what was left of its grace: the bound
 	 * on our lifetime holds.
 	 */
-	grace = sh->kill_at == 0 ? r->opt.kill_after_ns :
-		sh->kill_at > now ? sh->kill_at - now : 0;
+	grace = sh->kill_at == 0  ? r->opt.kill_after_ns :
+		sh->kill_at > now ? sh->kill_at - now :
+				    0;
 	n = run_begin_stop(r, 0, grace, now);
 	sig_name(grace == 0 ? SIGKILL : r->opt.stop_signal, stop, sizeof(stop));
 	if (n == 0) {
-		log_error("supervisor process %d died (%s); no orphaned process "
-			  "is left", (int)f->sup, how);
+		log_error(
+			"supervisor process %d died (%s); no orphaned process "
+			"is left",
+			(int)f->sup, how);
 	} else {
-		log_error("supervisor process %d died (%s); stopping %d orphaned "
-			  "process%s with %s", (int)f->sup, how, n,
-			  n == 1 ? "" : "es", stop);
+		log_error(
+			"supervisor process %d died (%s); stopping %d orphaned "
+			"process%s with %s",
+			(int)f->sup, how, n, n == 1 ? "" : "es", stop);
 	}
 	if (r->stop.phase == TREE_DONE) {
 		r->state = RUN_TREE_GONE;
@@ -189,7 +195,8 @@ on_parent_death(struct front *f)
 	/* Only a changed parent pid tells a dead parent from a thread. */
 	if (getppid() == r->parent) {
 		log_debug("a thread of parent process %d ended; the process "
-			  "lives on", (int)r->parent);
+			  "lives on",
+			  (int)r->parent);
 		return;
 	}
 	f->parent_told = true;
@@ -247,7 +254,7 @@ on_time(struct front *f, uint64_t now, bool reaped)
 
 /* Callbacks: they only record (signals) or copy output. */
 static void
-on_signalfd(void *ctx, int fd, short revents)
+on_signalfd(void *ctx, int fd LOOP_UNUSED, short revents LOOP_UNUSED)
 {
 	struct front *f = ctx;
 
@@ -257,7 +264,7 @@ on_signalfd(void *ctx, int fd, short revents)
 }
 
 static void
-on_cgroup_events(void *ctx, int fd, short revents)
+on_cgroup_events(void *ctx, int fd, short revents LOOP_UNUSED)
 {
 	struct front *f = ctx;
 	char buf[128];
@@ -270,7 +277,7 @@ on_cgroup_events(void *ctx, int fd, short revents)
 }
 
 static void
-on_teardown_output(void *ctx, int fd, short revents)
+on_teardown_output(void *ctx, int fd LOOP_UNUSED, short revents LOOP_UNUSED)
 {
 	struct front *f = ctx;
 
@@ -333,12 +340,15 @@ int
 front_run(struct run *r, pid_t supervisor)
 {
 	struct front f = {
-		.r = r, .sup = supervisor, .sup_alive = true,
-		.status = EXIT_FAILURE_SUPERVISE, .td_fd = -1,
+		.r = r,
+		.sup = supervisor,
+		.sup_alive = true,
+		.status = EXIT_FAILURE_SUPERVISE,
+		.td_fd = -1,
 	};
 
 	r->state = RUN_RUNNING;
-	r->timeout_at = LOOP_NEVER;	/* the supervisor keeps the time */
+	r->timeout_at = LOOP_NEVER; /* the supervisor keeps the time */
 	teardown_keep_reader(&r->td);
 	loop_init(&f.loop);
 	loop_add(&f.loop, r->sig.fd, POLLIN, on_signalfd, &f);

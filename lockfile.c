@@ -40,7 +40,8 @@ canonical_key(const char *path)
 	if (dir == NULL) {
 		goto out;
 	}
-	if (asprintf(&key, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) < 0) {
+	if (asprintf(&key, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) <
+	    0) {
 		key = NULL;
 	}
 out:
@@ -129,7 +130,8 @@ lock_open(struct lock *l)
 		if (errno == ELOOP) {
 			log_error("lock file '%s' is a symbolic link", l->path);
 		} else if (errno == EISDIR) {
-			log_error("lock file '%s' is not a regular file", l->path);
+			log_error("lock file '%s' is not a regular file",
+				  l->path);
 		} else {
 			log_error("cannot open lock file '%s': %s", l->path,
 				  strerror(errno));
@@ -181,7 +183,8 @@ lock_start_waiter(const struct lock *l)
 		 * share with the parent: once we have it, so has the parent.
 		 * If the parent dies, so do we, and the wait with us.
 		 */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+		    getppid() != parent) {
 			_exit(1);
 		}
 		_exit(flock(l->fd, LOCK_EX) == 0 ? 0 : 1);
@@ -224,7 +227,8 @@ lock_write_holder(const struct lock *l, pid_t pid, char *const *command)
 	cmd[used] = '\0';
 	printable(phost, sizeof(phost), host, strlen(host));
 	len = snprintf(rec, sizeof(rec),
-		       RECORD_MAGIC "pid %ld\nhost %s\nsince %lld\ncommand %s\n",
+		       RECORD_MAGIC
+		       "pid %ld\nhost %s\nsince %lld\ncommand %s\n",
 		       (long)pid, phost, (long long)time(NULL), cmd);
 	if (len < 0) {
 		return;
@@ -310,7 +314,7 @@ lock_describe_holder(const struct lock_holder *h, char *buf, size_t len)
 		strftime(since, sizeof(since), " since %H:%M:%S", &tm);
 	}
 	snprintf(buf, len, "pid %ld on %s%s%s%s", h->pid,
-		 h->host[0] ? h->host : "?", since,
-		 h->command[0] ? ": " : "", h->command);
+		 h->host[0] ? h->host : "?", since, h->command[0] ? ": " : "",
+		 h->command);
 	return buf;
 }

@@ -9,19 +9,19 @@
 
 /* One --lock FILE. */
 struct lock {
-	const char *path;	/* as the user gave it */
-	char *key;		/* absolute path: the canonical order */
-	int fd;			/* open, close-on-exec; -1 until opened */
-	uint64_t wait_ns;	/* how long taking it took */
-	const struct lock *same_as;	/* another name of this lock, held */
+	const char *path;	    /* as the user gave it */
+	char *key;		    /* absolute path: the canonical order */
+	int fd;			    /* open, close-on-exec; -1 until opened */
+	uint64_t wait_ns;	    /* how long taking it took */
+	const struct lock *same_as; /* another name of this lock, held */
 };
 
 /* Who holds a lock, as its holder wrote into the file. */
 struct lock_holder {
 	long pid;
 	char host[256];
-	time_t since;		/* 0 when unknown */
-	char command[256];	/* printable, shortened */
+	time_t since;	   /* 0 when unknown */
+	char command[256]; /* printable, shortened */
 };
 
 /*

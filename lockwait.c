@@ -43,13 +43,13 @@ struct lock_wait {
 	struct run *r;
 	struct lock *lock;
 	struct loop loop;
-	pid_t waiter;		/* the process in flock(), or 0 once reaped */
-	int status;		/* WAITING, HELD, or the status to exit with */
+	pid_t waiter; /* the process in flock(), or 0 once reaped */
+	int status;   /* WAITING, HELD, or the status to exit with */
 	struct signalfd_siginfo q[QUEUE_MAX];
 	size_t nq;
 	bool read_failed;
-	bool ancestor_died;	/* the --parent-pid pidfd polled readable */
-	int hangup_fd;		/* 1 or 2 polled POLLERR/POLLHUP, or 0 */
+	bool ancestor_died; /* the --parent-pid pidfd polled readable */
+	int hangup_fd;	    /* 1 or 2 polled POLLERR/POLLHUP, or 0 */
 };
 
 enum {
@@ -81,15 +81,18 @@ on_wait_signal(struct lock_wait *w, const struct signalfd_siginfo *si)
 			}
 			w->waiter = 0;
 			if (w->status == WAITING) {
-				w->status = WIFEXITED(ws) && WEXITSTATUS(ws) == 0 ?
-					HELD : EXIT_FAILURE_SUPERVISE;
+				w->status = WIFEXITED(ws) &&
+						WEXITSTATUS(ws) == 0 ?
+					HELD :
+					EXIT_FAILURE_SUPERVISE;
 			}
 		}
 		break;
 	case SIGK_PARENT_DEATH:
 		if (open && r->parent != 0 && getppid() != r->parent) {
 			log_info("parent process %d died while waiting for "
-				 "lock %s", (int)r->parent, w->lock->path);
+				 "lock %s",
+				 (int)r->parent, w->lock->path);
 			run_set_reason(r, REASON_PARENT_DEATH, 0);
 			r->sh->cause_pid = r->parent;
 			w->status = 128 + SIGHUP;
@@ -98,7 +101,8 @@ on_wait_signal(struct lock_wait *w, const struct signalfd_siginfo *si)
 	case SIGK_CANCEL:
 		if (open) {
 			log_info("cancelled by %s while waiting for lock %s",
-				 sig_name(sig, name, sizeof(name)), w->lock->path);
+				 sig_name(sig, name, sizeof(name)),
+				 w->lock->path);
 			run_set_reason(r, REASON_CANCEL, sig);
 			w->status = 128 + sig;
 		}
@@ -119,7 +123,7 @@ on_wait_signal(struct lock_wait *w, const struct signalfd_siginfo *si)
 }
 
 static void
-on_ancestor(void *ctx, int fd, short revents)
+on_ancestor(void *ctx, int fd, short revents LOOP_UNUSED)
 {
 	struct lock_wait *w = ctx;
 
@@ -128,7 +132,7 @@ on_ancestor(void *ctx, int fd, short revents)
 }
 
 static void
-on_hangup(void *ctx, int fd, short revents)
+on_hangup(void *ctx, int fd, short revents LOOP_UNUSED)
 {
 	struct lock_wait *w = ctx;
 
@@ -156,8 +160,8 @@ on_other_events(struct lock_wait *w)
 		w->status = 128 + SIGHUP;
 	} else if (w->hangup_fd != 0) {
 		log_info("nobody reads standard %s any more while waiting for "
-			 "lock %s", w->hangup_fd == 1 ? "output" : "error",
-			 w->lock->path);
+			 "lock %s",
+			 w->hangup_fd == 1 ? "output" : "error", w->lock->path);
 		run_set_reason(r, REASON_HANGUP, 0);
 		r->sh->cause_fd = w->hangup_fd;
 		w->status = 128 + SIGHUP;
@@ -165,7 +169,7 @@ on_other_events(struct lock_wait *w)
 }
 
 static void
-on_signalfd(void *ctx, int fd, short revents)
+on_signalfd(void *ctx, int fd LOOP_UNUSED, short revents LOOP_UNUSED)
 {
 	struct lock_wait *w = ctx;
 	int rc = 1;
@@ -239,7 +243,8 @@ wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 	}
 	w.waiter = lock_start_waiter(l);
 	if (w.waiter < 0) {
-		log_error("cannot wait for lock %s: %s", l->path, strerror(errno));
+		log_error("cannot wait for lock %s: %s", l->path,
+			  strerror(errno));
 		return EXIT_FAILURE_SUPERVISE;
 	}
 	/* The first line even with -q: a silent hang would be a mystery. */
@@ -300,7 +305,8 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 	for (;;) {
 		/* A path that names a new file each time is no lock at all. */
 		if (++tries > 100) {
-			log_error("lock file '%s' keeps being replaced", l->path);
+			log_error("lock file '%s' keeps being replaced",
+				  l->path);
 			rc = EXIT_FAILURE_SUPERVISE;
 			break;
 		}
@@ -311,7 +317,8 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 		l->same_as = held_alias(r, l);
 		if (l->same_as != NULL) {
 			/* flock() on a second description would wait for us. */
-			log_debug("lock %s is lock %s", l->path, l->same_as->path);
+			log_debug("lock %s is lock %s", l->path,
+				  l->same_as->path);
 			close(l->fd);
 			l->fd = -1;
 			rc = HELD;
@@ -322,8 +329,9 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 			rc = wait_for_lock(r, l, deadline);
 			if (rc == GAVE_UP) {
 				say_waiting(l, LOG_ERROR, "gave up waiting for",
-					    r->opt.lock_wait_ns == 0 ? 0 :
-					    loop_now() - start);
+					    r->opt.lock_wait_ns == 0 ?
+						    0 :
+						    loop_now() - start);
 				run_set_reason(r, REASON_LOCK_TIMEOUT, 0);
 				rc = EXIT_TEMPFAIL;
 				break;
@@ -334,7 +342,8 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 			rc = 1;
 		}
 		if (rc < 0) {
-			log_error("cannot lock '%s': %s", l->path, strerror(errno));
+			log_error("cannot lock '%s': %s", l->path,
+				  strerror(errno));
 			rc = EXIT_FAILURE_SUPERVISE;
 			break;
 		}
@@ -354,7 +363,8 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 			rc = EXIT_FAILURE_SUPERVISE;
 			break;
 		}
-		log_debug("lock file %s was replaced; taking it again", l->path);
+		log_debug("lock file %s was replaced; taking it again",
+			  l->path);
 		close(l->fd);
 		l->fd = -1;
 	}
@@ -385,7 +395,8 @@ lockwait_acquire(struct run *r)
 	 */
 	start = t0 = loop_now();
 	deadline = r->opt.lock_wait_ns == DURATION_FOREVER ||
-		start + r->opt.lock_wait_ns < start ? UINT64_MAX :
+			start + r->opt.lock_wait_ns < start ?
+		UINT64_MAX :
 		start + r->opt.lock_wait_ns;
 	for (i = 0; i < r->nlocks; i++) {
 		struct lock *l = &r->locks[i];

@@ -25,15 +25,15 @@ static int log_verbosity;
 
 /* How stderr is written without ever waiting for its reader. */
 enum err_mode {
-	ERR_WRITE,	/* plain write(): a file, or our non-blocking copy */
-	ERR_SOCKET,	/* send(MSG_DONTWAIT) */
-	ERR_POLL,	/* poll() for room first: the fallback without /proc */
+	ERR_WRITE,  /* plain write(): a file, or our non-blocking copy */
+	ERR_SOCKET, /* send(MSG_DONTWAIT) */
+	ERR_POLL,   /* poll() for room first: the fallback without /proc */
 };
 
 static int err_fd = STDERR_FILENO;
 static enum err_mode err_mode = ERR_WRITE;
 static bool err_prepared;
-static dev_t err_dev;		/* what descriptor 2 was when prepared */
+static dev_t err_dev; /* what descriptor 2 was when prepared */
 static ino_t err_ino;
 static uint64_t drops_here;
 static uint64_t *drops = &drops_here;
@@ -71,8 +71,8 @@ open_private_stderr(void)
 	if (S_ISSOCK(st.st_mode)) {
 		err_mode = ERR_SOCKET;
 	} else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
-		fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY |
-			  O_CLOEXEC);
+		fd = open("/proc/self/fd/2",
+			  O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (fd >= 0) {
 			err_fd = fd;
 		} else {
@@ -181,6 +181,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (!log_enabled(level)) {
 		return;
 	}
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): see below. */
 	memcpy(buf, "supervise: ", 11);
 	n = vsnprintf(buf + 11, sizeof(buf) - 12, fmt, ap);
 	if (n < 0) {

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 enum log_level {
-	LOG_ERROR = -1,	/* always shown */
+	LOG_ERROR = -1, /* always shown */
 	LOG_INFO = 0,	/* shown unless --quiet */
 	LOG_DEBUG = 1,	/* shown with --verbose */
 };

@@ -17,7 +17,8 @@ loop_now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) +
+		(uint64_t)ts.tv_nsec;
 }
 
 void
@@ -75,7 +76,7 @@ static void
 sleep_until(uint64_t deadline, uint64_t now)
 {
 	uint64_t ns = deadline - now < ERROR_BACKOFF ? deadline - now :
-		ERROR_BACKOFF;
+						       ERROR_BACKOFF;
 	struct timespec ts = {
 		.tv_sec = (time_t)(ns / 1000000000),
 		.tv_nsec = (long)(ns % 1000000000),
@@ -99,7 +100,8 @@ loop_turn(struct loop *lp, uint64_t deadline)
 	 */
 	memcpy(src, lp->src, n * sizeof(*src));
 	for (i = 0; i < n; i++) {
-		pfd[i] = (struct pollfd){ .fd = src[i].fd, .events = src[i].events };
+		pfd[i] = (struct pollfd){ .fd = src[i].fd,
+					  .events = src[i].events };
 	}
 	for (;;) {
 		now = loop_now();

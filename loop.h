@@ -22,6 +22,9 @@ uint64_t loop_now(void);
 
 #define LOOP_NEVER UINT64_MAX
 
+/* For a callback's parameters that it does not need. */
+#define LOOP_UNUSED __attribute__((unused))
+
 /* Called with the descriptor's poll revents (never 0). */
 typedef void loop_fn(void *ctx, int fd, short revents);
 
@@ -37,7 +40,7 @@ struct loop_source {
 struct loop {
 	struct loop_source src[LOOP_MAX_SOURCES];
 	size_t n;
-	bool failed;		/* poll failed and was reported once */
+	bool failed; /* poll failed and was reported once */
 };
 
 void loop_init(struct loop *lp);

@@ -58,68 +58,70 @@ static const struct option long_options[] = {
  */
 static const char short_options[] = "+:hk:l:qs:T:t:vVw:";
 
+/* clang-format off: the text as --help prints it. */
 const char opts_usage[] =
-"Usage: supervise [OPTION]... [--] COMMAND [ARG]...\n"
-"Run COMMAND in a session of its own; on a timeout or cancel, stop its whole\n"
-"process tree and exit with a status that says what happened.\n"
-"\n"
-"  -t, --timeout=DURATION     stop the run DURATION after COMMAND starts\n"
-"                             (default: no timeout; 0: none)\n"
-"  -k, --kill-after=DURATION  grace between the stop signal and SIGKILL\n"
-"                             (default 10s; 0: SIGKILL at once)\n"
-"  -s, --signal=SIGNAL        the stop signal (default TERM)\n"
-"      --foreground           keep COMMAND in supervise's process group, so\n"
-"                             it can use the terminal (one process; no\n"
-"                             protection against a process-group SIGKILL)\n"
-"      --preserve-status      on timeout, exit with COMMAND's own status\n"
-"      --parent-pid=PID       an ancestor supervise must outlive, besides\n"
-"                             its parent (e.g. $PPID under 'sh -c')\n"
-"      --ignore-parent-death  do not cancel the run when the parent dies\n"
-"      --cancel-on-hangup     cancel the run when nobody reads its stdout or\n"
-"                             stderr any more (the reader closed the pipe)\n"
-"      --cgroup=MODE          contain the run in a cgroup v2 of its own:\n"
-"                             auto (default: where one can be made), off,\n"
-"                             or require (exit 125 where none can be)\n"
-"  -T, --teardown=COMMAND     run the shell command COMMAND once, after the\n"
-"                             run's tree is gone, when the run ends by an\n"
-"                             event in --teardown-on\n"
-"      --teardown-on=EVENTS   comma list of timeout, cancel, failure, success,\n"
-"                             always (default: timeout,cancel)\n"
-"      --teardown-timeout=DURATION  the teardown's own deadline (default 5m;\n"
-"                             0: none)\n"
-"      --teardown-log=FILE    also append the teardown's output to FILE\n"
-"  -l, --lock=FILE            hold an exclusive lock on FILE from before\n"
-"                             COMMAND starts until the run and its teardown\n"
-"                             are over (repeatable)\n"
-"  -w, --lock-wait=DURATION   give up waiting for a lock after DURATION\n"
-"                             (default: wait as long as needed; 0: no wait)\n"
-"      --caps=LIST            run COMMAND with only these capabilities\n"
-"                             (comma list such as cap_net_bind_service, or\n"
-"                             none) in all its sets; implies --no-new-privs\n"
-"      --no-new-privs         set no_new_privs for COMMAND\n"
-"      --status-file=FILE     write a JSON record of the run to FILE when\n"
-"                             supervise ends (atomically)\n"
-"  -q, --quiet                print errors only\n"
-"  -v, --verbose              also print start, exit and timing details\n"
-"  -h, --help                 print this help and exit\n"
-"  -V, --version              print the version and exit\n"
-"\n"
-"DURATION is a number with an optional fraction and unit: ms, s (default),\n"
-"m, h or d.  SIGNAL is a name (TERM, SIGTERM, term) or a number.\n"
-"SIGTERM, SIGINT, SIGHUP and SIGQUIT cancel the run; SIGALRM times it out\n"
-"now; SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to COMMAND.\n"
-"\n"
-"Exit status:\n"
-"  N        COMMAND exited with N\n"
-"  75       gave up waiting for a lock (COMMAND not started)\n"
-"  122      a process of the run refused to stop and was left running\n"
-"  123      the run succeeded but its teardown failed or timed out\n"
-"  124      the run timed out (COMMAND's status with --preserve-status)\n"
-"  125      supervise itself failed (bad usage, setup, lost supervisor)\n"
-"  126      COMMAND was found but could not be run\n"
-"  127      COMMAND was not found\n"
-"  128+N    COMMAND died of signal N, or the run was cancelled by signal N\n"
-"  129      the parent of supervise died\n";
+	"Usage: supervise [OPTION]... [--] COMMAND [ARG]...\n"
+	"Run COMMAND in a session of its own; on a timeout or cancel, stop its whole\n"
+	"process tree and exit with a status that says what happened.\n"
+	"\n"
+	"  -t, --timeout=DURATION     stop the run DURATION after COMMAND starts\n"
+	"                             (default: no timeout; 0: none)\n"
+	"  -k, --kill-after=DURATION  grace between the stop signal and SIGKILL\n"
+	"                             (default 10s; 0: SIGKILL at once)\n"
+	"  -s, --signal=SIGNAL        the stop signal (default TERM)\n"
+	"      --foreground           keep COMMAND in supervise's process group, so\n"
+	"                             it can use the terminal (one process; no\n"
+	"                             protection against a process-group SIGKILL)\n"
+	"      --preserve-status      on timeout, exit with COMMAND's own status\n"
+	"      --parent-pid=PID       an ancestor supervise must outlive, besides\n"
+	"                             its parent (e.g. $PPID under 'sh -c')\n"
+	"      --ignore-parent-death  do not cancel the run when the parent dies\n"
+	"      --cancel-on-hangup     cancel the run when nobody reads its stdout or\n"
+	"                             stderr any more (the reader closed the pipe)\n"
+	"      --cgroup=MODE          contain the run in a cgroup v2 of its own:\n"
+	"                             auto (default: where one can be made), off,\n"
+	"                             or require (exit 125 where none can be)\n"
+	"  -T, --teardown=COMMAND     run the shell command COMMAND once, after the\n"
+	"                             run's tree is gone, when the run ends by an\n"
+	"                             event in --teardown-on\n"
+	"      --teardown-on=EVENTS   comma list of timeout, cancel, failure, success,\n"
+	"                             always (default: timeout,cancel)\n"
+	"      --teardown-timeout=DURATION  the teardown's own deadline (default 5m;\n"
+	"                             0: none)\n"
+	"      --teardown-log=FILE    also append the teardown's output to FILE\n"
+	"  -l, --lock=FILE            hold an exclusive lock on FILE from before\n"
+	"                             COMMAND starts until the run and its teardown\n"
+	"                             are over (repeatable)\n"
+	"  -w, --lock-wait=DURATION   give up waiting for a lock after DURATION\n"
+	"                             (default: wait as long as needed; 0: no wait)\n"
+	"      --caps=LIST            run COMMAND with only these capabilities\n"
+	"                             (comma list such as cap_net_bind_service, or\n"
+	"                             none) in all its sets; implies --no-new-privs\n"
+	"      --no-new-privs         set no_new_privs for COMMAND\n"
+	"      --status-file=FILE     write a JSON record of the run to FILE when\n"
+	"                             supervise ends (atomically)\n"
+	"  -q, --quiet                print errors only\n"
+	"  -v, --verbose              also print start, exit and timing details\n"
+	"  -h, --help                 print this help and exit\n"
+	"  -V, --version              print the version and exit\n"
+	"\n"
+	"DURATION is a number with an optional fraction and unit: ms, s (default),\n"
+	"m, h or d.  SIGNAL is a name (TERM, SIGTERM, term) or a number.\n"
+	"SIGTERM, SIGINT, SIGHUP and SIGQUIT cancel the run; SIGALRM times it out\n"
+	"now; SIGUSR1, SIGUSR2 and SIGWINCH are forwarded to COMMAND.\n"
+	"\n"
+	"Exit status:\n"
+	"  N        COMMAND exited with N\n"
+	"  75       gave up waiting for a lock (COMMAND not started)\n"
+	"  122      a process of the run refused to stop and was left running\n"
+	"  123      the run succeeded but its teardown failed or timed out\n"
+	"  124      the run timed out (COMMAND's status with --preserve-status)\n"
+	"  125      supervise itself failed (bad usage, setup, lost supervisor)\n"
+	"  126      COMMAND was found but could not be run\n"
+	"  127      COMMAND was not found\n"
+	"  128+N    COMMAND died of signal N, or the run was cancelled by signal N\n"
+	"  129      the parent of supervise died\n";
+/* clang-format on */
 
 static int __attribute__((format(printf, 3, 4)))
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -168,7 +170,7 @@ typed_name(char **argv, int c, char *buf, size_t len)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
 	bool is_long = c == ':' ? arg != NULL && strncmp(arg, "--", 2) == 0 :
-		optopt == 0 || is_unwanted_argument(c);
+				  optopt == 0 || is_unwanted_argument(c);
 
 	if (is_long && arg != NULL) {
 		snprintf(buf, len, "%.*s", (int)strcspn(arg, "="), arg);
@@ -193,7 +195,8 @@ parse_stop_signal(const char *arg, int *sig, char *err, size_t errlen)
 	 */
 	if (s == 0 || s == SIGSTOP || s == SIGTSTP || s == SIGTTIN ||
 	    s == SIGTTOU || s == SIGCONT) {
-		return fail(err, errlen, "signal '%s' cannot be the stop signal", arg);
+		return fail(err, errlen,
+			    "signal '%s' cannot be the stop signal", arg);
 	}
 	*sig = s;
 	return OPTS_RUN;
@@ -207,7 +210,8 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 	switch (c) {
 	case 'k':
 		if (parse_duration(optarg, &o->kill_after_ns) < 0) {
-			return fail(err, errlen, "invalid duration '%s'", optarg);
+			return fail(err, errlen, "invalid duration '%s'",
+				    optarg);
 		}
 		return OPTS_RUN;
 	case 'l':
@@ -227,7 +231,8 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return parse_stop_signal(optarg, &o->stop_signal, err, errlen);
 	case 't':
 		if (parse_duration(optarg, &o->timeout_ns) < 0) {
-			return fail(err, errlen, "invalid duration '%s'", optarg);
+			return fail(err, errlen, "invalid duration '%s'",
+				    optarg);
 		}
 		return OPTS_RUN;
 	case 'v':
@@ -235,7 +240,8 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return OPTS_RUN;
 	case 'w':
 		if (parse_duration(optarg, &o->lock_wait_ns) < 0) {
-			return fail(err, errlen, "invalid duration '%s'", optarg);
+			return fail(err, errlen, "invalid duration '%s'",
+				    optarg);
 		}
 		return OPTS_RUN;
 	case OPT_CANCEL_ON_HANGUP:
@@ -249,13 +255,16 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		} else if (strcmp(optarg, "require") == 0) {
 			o->cgroup = CGROUP_REQUIRE;
 		} else {
-			return fail(err, errlen, "invalid cgroup mode '%s' "
-				    "(auto, off or require)", optarg);
+			return fail(err, errlen,
+				    "invalid cgroup mode '%s' "
+				    "(auto, off or require)",
+				    optarg);
 		}
 		return OPTS_RUN;
 	case OPT_CAPS:
 		if (caps_parse(optarg, &o->caps, name, sizeof(name)) < 0) {
-			return fail(err, errlen, "invalid capability '%s'", name);
+			return fail(err, errlen, "invalid capability '%s'",
+				    name);
 		}
 		o->caps_given = true;
 		o->no_new_privs = true;
@@ -272,7 +281,8 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 	case OPT_PARENT_PID:
 		o->parent_pid = parse_pid(optarg);
 		if (o->parent_pid < 0) {
-			return fail(err, errlen, "invalid process id '%s'", optarg);
+			return fail(err, errlen, "invalid process id '%s'",
+				    optarg);
 		}
 		return OPTS_RUN;
 	case OPT_PRESERVE_STATUS:
@@ -289,18 +299,22 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return OPTS_RUN;
 	case OPT_TEARDOWN_LOG:
 		if (*optarg == '\0') {
-			return fail(err, errlen, "invalid teardown log file ''");
+			return fail(err, errlen,
+				    "invalid teardown log file ''");
 		}
 		o->teardown_log = optarg;
 		return OPTS_RUN;
 	case OPT_TEARDOWN_ON:
-		if (parse_events(optarg, &o->teardown_on, name, sizeof(name)) < 0) {
-			return fail(err, errlen, "invalid teardown event '%s'", name);
+		if (parse_events(optarg, &o->teardown_on, name, sizeof(name)) <
+		    0) {
+			return fail(err, errlen, "invalid teardown event '%s'",
+				    name);
 		}
 		return OPTS_RUN;
 	case OPT_TEARDOWN_TIMEOUT:
 		if (parse_duration(optarg, &o->teardown_timeout_ns) < 0) {
-			return fail(err, errlen, "invalid duration '%s'", optarg);
+			return fail(err, errlen, "invalid duration '%s'",
+				    optarg);
 		}
 		return OPTS_RUN;
 	case ':':

@@ -13,34 +13,34 @@
 
 /* --cgroup: where a cgroup v2 of the run's own contains it. */
 enum cgroup_mode {
-	CGROUP_AUTO,		/* where one can be made; else the sweep */
-	CGROUP_OFF,		/* never: the subreaper sweep */
-	CGROUP_REQUIRE,		/* always, or exit 125 */
+	CGROUP_AUTO,	/* where one can be made; else the sweep */
+	CGROUP_OFF,	/* never: the subreaper sweep */
+	CGROUP_REQUIRE, /* always, or exit 125 */
 };
 
 struct options {
-	uint64_t timeout_ns;		/* 0: none */
-	uint64_t kill_after_ns;		/* grace before SIGKILL */
+	uint64_t timeout_ns;	/* 0: none */
+	uint64_t kill_after_ns; /* grace before SIGKILL */
 	int stop_signal;
 	bool foreground;
 	bool preserve_status;
 	bool ignore_parent_death;
-	bool cancel_on_hangup;		/* cancel when nobody reads our output */
+	bool cancel_on_hangup; /* cancel when nobody reads our output */
 	enum cgroup_mode cgroup;
-	pid_t parent_pid;		/* 0: the parent at start */
-	int verbosity;			/* -1 quiet, 0 normal, 1 verbose */
-	const char *teardown;		/* -T: a shell command, or NULL */
-	unsigned teardown_on;		/* EVENT_* mask */
-	uint64_t teardown_timeout_ns;	/* 0: none */
-	const char *teardown_log;	/* or NULL */
-	char *locks[OPTS_MAX_LOCKS];	/* -l FILE..., in the order given */
+	pid_t parent_pid;	      /* 0: the parent at start */
+	int verbosity;		      /* -1 quiet, 0 normal, 1 verbose */
+	const char *teardown;	      /* -T: a shell command, or NULL */
+	unsigned teardown_on;	      /* EVENT_* mask */
+	uint64_t teardown_timeout_ns; /* 0: none */
+	const char *teardown_log;     /* or NULL */
+	char *locks[OPTS_MAX_LOCKS];  /* -l FILE..., in the order given */
 	size_t nlocks;
-	uint64_t lock_wait_ns;		/* DURATION_FOREVER: no limit */
-	const char *status_file;	/* or NULL */
-	bool caps_given;		/* --caps */
-	uint64_t caps;			/* capabilities COMMAND keeps */
-	bool no_new_privs;		/* --no-new-privs, implied by --caps */
-	char **command;			/* NULL-terminated COMMAND [ARG]... */
+	uint64_t lock_wait_ns;	 /* DURATION_FOREVER: no limit */
+	const char *status_file; /* or NULL */
+	bool caps_given;	 /* --caps */
+	uint64_t caps;		 /* capabilities COMMAND keeps */
+	bool no_new_privs;	 /* --no-new-privs, implied by --caps */
+	char **command;		 /* NULL-terminated COMMAND [ARG]... */
 };
 
 enum opts_result {
@@ -55,8 +55,8 @@ enum opts_result {
  * one-line reason (without the "supervise: " prefix) is in err.  Uses
  * getopt_long() and so resets and changes its globals.
  */
-enum opts_result opts_parse(struct options *o, int argc, char **argv,
-			    char *err, size_t errlen);
+enum opts_result opts_parse(struct options *o, int argc, char **argv, char *err,
+			    size_t errlen);
 
 /* The text of --help. */
 extern const char opts_usage[];

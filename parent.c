@@ -86,8 +86,9 @@ watch_ancestor(struct run *r, pid_t pid)
 	}
 	if (fd < 0) {
 		log_error("cannot watch process %d: %s%s", (int)pid,
-			  strerror(errno), errno == ENOSYS ?
-			  " (pidfd_open needs Linux 5.3)" : "");
+			  strerror(errno),
+			  errno == ENOSYS ? " (pidfd_open needs Linux 5.3)" :
+					    "");
 		return EXIT_FAILURE_SUPERVISE;
 	}
 	if (!parent_is_ancestor(pid)) {
@@ -96,14 +97,16 @@ watch_ancestor(struct run *r, pid_t pid)
 		close(fd);
 		if (gone) {
 			log_info("parent process %d died before the command "
-				 "started", (int)pid);
+				 "started",
+				 (int)pid);
 			run_set_reason(r, REASON_PARENT_DEATH, 0);
 			r->sh->cause_pid = pid;
 			r->sh->cause_ancestor = true;
 			return 128 + SIGHUP;
 		}
 		log_error("--parent-pid: process %d is not an ancestor of "
-			  "supervise", (int)pid);
+			  "supervise",
+			  (int)pid);
 		return EXIT_FAILURE_SUPERVISE;
 	}
 	r->ancestor = pid;
@@ -137,7 +140,8 @@ parent_watch(struct run *r)
 		}
 		if (getppid() != r->parent) {
 			log_info("parent process %d died before the command "
-				 "started", (int)r->parent);
+				 "started",
+				 (int)r->parent);
 			run_set_reason(r, REASON_PARENT_DEATH, 0);
 			r->sh->cause_pid = r->parent;
 			return 128 + SIGHUP;

@@ -41,7 +41,8 @@ parse_duration(const char *text, uint64_t *ns)
 	 * floating point.  Once the integer passes 10^20 the value is far
 	 * beyond 2^64 ns whatever the unit, so more digits only saturate.
 	 */
-	const unsigned __int128 cap = (unsigned __int128)100000000000ULL * 1000000000ULL;
+	const unsigned __int128 cap = (unsigned __int128)100000000000ULL *
+		1000000000ULL;
 	unsigned __int128 mant = 0, scale = 1, v;
 	const char *p = text;
 	int digits = 0, frac = 0, saturated = 0, nonzero = 0;
@@ -138,14 +139,18 @@ parse_signal(const char *text)
 		if (name[5] == '\0') {
 			return SIGRTMIN;
 		}
-		off = name[5] == '+' ? parse_number(name + 6, SIGRTMAX - SIGRTMIN) : -1;
+		off = name[5] == '+' ?
+			parse_number(name + 6, SIGRTMAX - SIGRTMIN) :
+			-1;
 		return off < 0 ? -1 : SIGRTMIN + off;
 	}
 	if (strncasecmp(name, "RTMAX", 5) == 0) {
 		if (name[5] == '\0') {
 			return SIGRTMAX;
 		}
-		off = name[5] == '-' ? parse_number(name + 6, SIGRTMAX - SIGRTMIN) : -1;
+		off = name[5] == '-' ?
+			parse_number(name + 6, SIGRTMAX - SIGRTMIN) :
+			-1;
 		return off < 0 ? -1 : SIGRTMAX - off;
 	}
 	return -1;
@@ -154,7 +159,8 @@ parse_signal(const char *text)
 const char *
 sig_name(int sig, char *buf, size_t len)
 {
-	const char *abbrev = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) : NULL;
+	const char *abbrev = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) :
+							 NULL;
 
 	if (abbrev != NULL) {
 		snprintf(buf, len, "SIG%s", abbrev);
@@ -211,7 +217,8 @@ fmt_duration(uint64_t ns, char *buf, size_t len)
 		}
 		if (s % 3600 / 60 != 0) {
 			n += (size_t)snprintf(tmp + n, sizeof(tmp) - n, "%llum",
-					      (unsigned long long)(s % 3600 / 60));
+					      (unsigned long long)(s % 3600 /
+								   60));
 		}
 		if (s % 60 != 0) {
 			snprintf(tmp + n, sizeof(tmp) - n, "%llus",

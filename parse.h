@@ -39,9 +39,9 @@ const char *fmt_duration(uint64_t ns, char *buf, size_t len);
 /* The events that end a run, for --teardown-on. */
 enum {
 	EVENT_TIMEOUT = 1,
-	EVENT_CANCEL = 2,	/* a cancel signal, or the parent's death */
-	EVENT_FAILURE = 4,	/* COMMAND failed, died or could not run */
-	EVENT_SUCCESS = 8,	/* COMMAND exited 0 */
+	EVENT_CANCEL = 2,  /* a cancel signal, or the parent's death */
+	EVENT_FAILURE = 4, /* COMMAND failed, died or could not run */
+	EVENT_SUCCESS = 8, /* COMMAND exited 0 */
 	EVENT_ALL = 15,
 };
 

@@ -155,8 +155,8 @@ run_report_refusals(struct run *r, struct tree_stop *ts, size_t *reported)
 	for (; *reported < ts->refusals.n; (*reported)++) {
 		t = &ts->refusals.v[*reported];
 		log_error("cannot stop process %d (%s): %s; giving up on it "
-			  "when the grace is over", (int)t->pid, t->name,
-			  strerror(t->err));
+			  "when the grace is over",
+			  (int)t->pid, t->name, strerror(t->err));
 	}
 	if (ts->phase == TREE_DONE && ts->abandoned > r->sh->abandoned) {
 		r->sh->abandoned = ts->abandoned;
@@ -184,13 +184,14 @@ run_write_status(struct run *r)
 		.stopped = r->stop.signalled > 0 || r->stop.escalated ||
 			sh->abandoned > 0,
 		.stop_signal = r->opt.kill_after_ns == 0 ? SIGKILL :
-			r->opt.stop_signal,
+							   r->opt.stop_signal,
 		.escalated = r->stop.escalated,
 		.signalled = r->stop.signalled,
 		.leftovers = sh->reason == REASON_EXIT ? r->stop.signalled : 0,
 		.unstoppable = sh->abandoned,
 		.containment = r->cgs.active ? "cgroup" : "sweep",
-		.cause_pid = sh->reason == REASON_PARENT_DEATH ? sh->cause_pid : 0,
+		.cause_pid = sh->reason == REASON_PARENT_DEATH ? sh->cause_pid :
+								 0,
 		.cause_ancestor = sh->cause_ancestor,
 		.cause_fd = sh->reason == REASON_HANGUP ? sh->cause_fd : 0,
 		.dropped = log_dropped(),

@@ -23,25 +23,25 @@
 
 /* Where the loop of the process that owns the run is. */
 enum run_state {
-	RUN_RUNNING,	/* COMMAND runs */
-	RUN_STOPPING,	/* the tree is being stopped */
-	RUN_TREE_GONE,	/* the tree is gone: the role's decide step settles
+	RUN_RUNNING,   /* COMMAND runs */
+	RUN_STOPPING,  /* the tree is being stopped */
+	RUN_TREE_GONE, /* the tree is gone: the role's decide step settles
 			 * the end and starts the teardown if it is due */
-	RUN_TEARDOWN,	/* the teardown runs */
-	RUN_DONE,	/* nothing left: leave the loop */
+	RUN_TEARDOWN,  /* the teardown runs */
+	RUN_DONE,      /* nothing left: leave the loop */
 };
 
 /* What ended the run: the first such event decides. */
 enum run_reason {
 	REASON_NONE,
-	REASON_EXIT,		/* COMMAND exited by itself */
+	REASON_EXIT, /* COMMAND exited by itself */
 	REASON_TIMEOUT,
-	REASON_CANCEL,		/* a cancel signal, or the front died */
+	REASON_CANCEL, /* a cancel signal, or the front died */
 	REASON_PARENT_DEATH,
 	REASON_EXEC_FAILED,
-	REASON_ERROR,		/* supervise itself failed */
-	REASON_LOCK_TIMEOUT,	/* gave up waiting for a lock */
-	REASON_HANGUP,		/* nobody reads our output (--cancel-on-hangup) */
+	REASON_ERROR,	     /* supervise itself failed */
+	REASON_LOCK_TIMEOUT, /* gave up waiting for a lock */
+	REASON_HANGUP,	     /* nobody reads our output (--cancel-on-hangup) */
 };
 
 enum cmd_state {
@@ -60,20 +60,20 @@ enum cmd_state {
  * in a one-process run (--foreground) the page is that process's own.
  */
 struct shared {
-	int teardown_claim;		/* TEARDOWN_* */
-	enum run_reason reason;		/* once the run has ended */
-	int cancel_sig;			/* the signal that cancelled it, or 0 */
-	int exit_status;		/* the run's status, once settled */
+	int teardown_claim;	/* TEARDOWN_* */
+	enum run_reason reason; /* once the run has ended */
+	int cancel_sig;		/* the signal that cancelled it, or 0 */
+	int exit_status;	/* the run's status, once settled */
 	enum cmd_state cmd_state;
-	int cmd_wstatus;		/* once CMD_ENDED */
-	pid_t cmd_pid;			/* once forked (before it runs) */
-	uint64_t kill_at;		/* while stopping: when SIGKILL is due */
-	bool status_written;		/* --status-file was written */
-	int abandoned;			/* processes that could not be stopped */
-	pid_t cause_pid;		/* parent-death: the process that died */
-	bool cause_ancestor;		/* it was --parent-pid, not the parent */
-	int cause_fd;			/* hangup: 1 or 2 */
-	uint64_t dropped;		/* bytes of our output dropped */
+	int cmd_wstatus;     /* once CMD_ENDED */
+	pid_t cmd_pid;	     /* once forked (before it runs) */
+	uint64_t kill_at;    /* while stopping: when SIGKILL is due */
+	bool status_written; /* --status-file was written */
+	int abandoned;	     /* processes that could not be stopped */
+	pid_t cause_pid;     /* parent-death: the process that died */
+	bool cause_ancestor; /* it was --parent-pid, not the parent */
+	int cause_fd;	     /* hangup: 1 or 2 */
+	uint64_t dropped;    /* bytes of our output dropped */
 	struct teardown_record td;
 };
 
@@ -82,31 +82,31 @@ struct run {
 	struct options opt;
 	struct sig_state sig;
 	struct shared *sh;
-	struct tree_skip skip;	/* children inherited at start */
-	pid_t self;		/* our pid (the front's, before the fork) */
-	pid_t front;		/* in the supervisor: the front; else 0 */
-	pid_t parent;		/* the watched parent, or 0 */
-	pid_t ancestor;		/* --parent-pid above the parent, or 0 */
-	int ancestor_fd;	/* a pidfd of it, or -1 */
+	struct tree_skip skip; /* children inherited at start */
+	pid_t self;	       /* our pid (the front's, before the fork) */
+	pid_t front;	       /* in the supervisor: the front; else 0 */
+	pid_t parent;	       /* the watched parent, or 0 */
+	pid_t ancestor;	       /* --parent-pid above the parent, or 0 */
+	int ancestor_fd;       /* a pidfd of it, or -1 */
 	enum run_state state;
-	pid_t cancel_from;	/* who sent the cancel, where known */
-	bool cancel_relayed;	/* it came through the front */
+	pid_t cancel_from;   /* who sent the cancel, where known */
+	bool cancel_relayed; /* it came through the front */
 	int exec_errno;
-	uint64_t cmd_started;	/* monotonic ns */
-	uint64_t timeout_at;	/* monotonic ns, LOOP_NEVER for none */
-	bool paused;		/* stopped by job control (SIGTSTP) */
-	uint64_t paused_at;	/* then: since when */
+	uint64_t cmd_started; /* monotonic ns */
+	uint64_t timeout_at;  /* monotonic ns, LOOP_NEVER for none */
+	bool paused;	      /* stopped by job control (SIGTSTP) */
+	uint64_t paused_at;   /* then: since when */
 	struct tree_stop stop;
-	size_t refusals_reported;	/* of stop's, logged so far */
+	size_t refusals_reported; /* of stop's, logged so far */
 	struct teardown td;
-	struct lock *locks;	/* in the order taken */
+	struct lock *locks; /* in the order taken */
 	size_t nlocks;
-	size_t nlocks_tried;	/* taken, or the last one being waited for */
+	size_t nlocks_tried; /* taken, or the last one being waited for */
 	struct status_target status;
 	struct caps_keep caps;
-	struct cgroup_set cgs;	/* the run's cgroups, if active */
-	struct timespec started_rt;	/* CLOCK_REALTIME at start */
-	uint64_t started;		/* monotonic ns at start */
+	struct cgroup_set cgs;	    /* the run's cgroups, if active */
+	struct timespec started_rt; /* CLOCK_REALTIME at start */
+	uint64_t started;	    /* monotonic ns at start */
 };
 
 /*
@@ -131,8 +131,7 @@ bool run_set_reason(struct run *r, enum run_reason reason, int sig);
  * whole first.  grace_ns is the grace before SIGKILL.  Returns the number
  * of processes signalled.
  */
-int run_begin_stop(struct run *r, pid_t group, uint64_t grace_ns,
-		   uint64_t now);
+int run_begin_stop(struct run *r, pid_t group, uint64_t grace_ns, uint64_t now);
 
 /*
  * While stopping, after a reap or at a deadline: advances the stop
@@ -143,8 +142,7 @@ int run_begin_stop(struct run *r, pid_t group, uint64_t grace_ns,
 bool run_stop_step(struct run *r, uint64_t now, bool reaped);
 
 /* Logs, once each, the processes a stop found it may not signal. */
-void run_report_refusals(struct run *r, struct tree_stop *ts,
-			 size_t *reported);
+void run_report_refusals(struct run *r, struct tree_stop *ts, size_t *reported);
 
 /*
  * The next deadline of the state the run is in: the timeout while

@@ -8,8 +8,8 @@
 
 /* Signals that cancel, time out or are forwarded: kept ignored if so. */
 static const int optional_signals[] = {
-	SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH,
-	SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT,
+	SIGTERM, SIGINT,   SIGHUP,  SIGQUIT, SIGALRM, SIGUSR1,
+	SIGUSR2, SIGWINCH, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT,
 };
 
 static bool
@@ -43,7 +43,8 @@ sig_setup(struct sig_state *ss)
 		return -1;
 	}
 	sigemptyset(&ss->handled);
-	for (i = 0; i < sizeof(optional_signals) / sizeof(optional_signals[0]); i++) {
+	for (i = 0; i < sizeof(optional_signals) / sizeof(optional_signals[0]);
+	     i++) {
 		if (!is_ignored(optional_signals[i])) {
 			sigaddset(&ss->handled, optional_signals[i]);
 		}

@@ -17,11 +17,11 @@
 
 /* What supervise inherited, so that COMMAND gets it back. */
 struct sig_state {
-	sigset_t orig_mask;	/* the mask supervise was started with */
-	sigset_t handled;	/* what supervise blocks and reads */
-	bool chld_was_ignored;	/* SIGCHLD was SIG_IGN at start */
-	bool pipe_was_default;	/* SIGPIPE was SIG_DFL at start */
-	int fd;			/* signalfd, non-blocking, close-on-exec */
+	sigset_t orig_mask;    /* the mask supervise was started with */
+	sigset_t handled;      /* what supervise blocks and reads */
+	bool chld_was_ignored; /* SIGCHLD was SIG_IGN at start */
+	bool pipe_was_default; /* SIGPIPE was SIG_DFL at start */
+	int fd;		       /* signalfd, non-blocking, close-on-exec */
 };
 
 /*
@@ -59,15 +59,15 @@ int sig_read(const struct sig_state *ss, struct signalfd_siginfo *si);
 
 /* What a signal read from the signalfd means to every role. */
 enum sig_kind {
-	SIGK_OTHER,		/* none of ours */
-	SIGK_CHILD,		/* SIGCHLD: a child changed state; reap */
-	SIGK_CANCEL,		/* SIGTERM, SIGINT, SIGHUP, SIGQUIT */
-	SIGK_TIMEOUT,		/* SIGALRM: time the run out now */
-	SIGK_FORWARD,		/* SIGUSR1, SIGUSR2, SIGWINCH: for COMMAND */
-	SIGK_JOB_CONTROL,	/* SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT */
-	SIGK_PARENT_DEATH,	/* SIG_PARENT_DEATH: the watched parent died,
+	SIGK_OTHER,	   /* none of ours */
+	SIGK_CHILD,	   /* SIGCHLD: a child changed state; reap */
+	SIGK_CANCEL,	   /* SIGTERM, SIGINT, SIGHUP, SIGQUIT */
+	SIGK_TIMEOUT,	   /* SIGALRM: time the run out now */
+	SIGK_FORWARD,	   /* SIGUSR1, SIGUSR2, SIGWINCH: for COMMAND */
+	SIGK_JOB_CONTROL,  /* SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT */
+	SIGK_PARENT_DEATH, /* SIG_PARENT_DEATH: the watched parent died,
 				 * or only a thread of it (check getppid()) */
-	SIGK_FRONT_DEATH,	/* SIG_FRONT_DEATH: the front died, or ... */
+	SIGK_FRONT_DEATH,  /* SIG_FRONT_DEATH: the front died, or ... */
 };
 
 /* The one classifier of signals, used by every role. */

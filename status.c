@@ -53,7 +53,8 @@ putf(struct json_buf *b, const char *fmt, ...)
 	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
 	if (n > 0) {
-		put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+		put(b, tmp,
+		    (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 	}
 }
 
@@ -189,11 +190,16 @@ json_teardown(struct json_buf *b, const struct teardown *td)
 		put(b, ", \"exit\": null", 14);
 	}
 	put(b, ", \"signaled\": ", 14);
-	json_signal(b, td->rec->start_errno == 0 && WIFSIGNALED(td->rec->wstatus) ?
-		    WTERMSIG(td->rec->wstatus) : 0);
+	json_signal(b,
+		    td->rec->start_errno == 0 && WIFSIGNALED(td->rec->wstatus) ?
+			    WTERMSIG(td->rec->wstatus) :
+			    0);
 	putf(b, ", \"timed_out\": %s, \"duration_s\": ",
 	     td->rec->timed_out ? "true" : "false");
-	json_seconds(b, td->ended >= td->rec->started ? td->ended - td->rec->started : 0);
+	json_seconds(b,
+		     td->ended >= td->rec->started ?
+			     td->ended - td->rec->started :
+			     0);
 	put(b, "}", 1);
 }
 
@@ -205,7 +211,8 @@ status_json(struct json_buf *b, const struct status_info *si)
 	size_t i;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	putf(b, "{\"version\": 1, \"supervise_version\": \"%s\", \"command\": [",
+	putf(b,
+	     "{\"version\": 1, \"supervise_version\": \"%s\", \"command\": [",
 	     SUPERVISE_VERSION);
 	for (i = 0; si->command != NULL && si->command[i] != NULL; i++) {
 		if (i > 0) {
@@ -231,8 +238,8 @@ status_json(struct json_buf *b, const struct status_info *si)
 	json_signal(b, si->signal);
 	put(b, ", \"cause\": ", 11);
 	if (si->cause_pid > 0) {
-		putf(b, "{\"process\": %d, \"ancestor\": %s}", (int)si->cause_pid,
-		     si->cause_ancestor ? "true" : "false");
+		putf(b, "{\"process\": %d, \"ancestor\": %s}",
+		     (int)si->cause_pid, si->cause_ancestor ? "true" : "false");
 	} else if (si->cause_fd > 0) {
 		putf(b, "{\"stream\": \"%s\"}",
 		     si->cause_fd == 1 ? "stdout" : "stderr");
@@ -255,7 +262,8 @@ status_json(struct json_buf *b, const struct status_info *si)
 	} else {
 		put(b, "{\"signal\": ", 11);
 		json_signal(b, si->stop_signal);
-		putf(b, ", \"escalated_to_kill\": %s, \"processes_signaled\": %d, "
+		putf(b,
+		     ", \"escalated_to_kill\": %s, \"processes_signaled\": %d, "
 		     "\"leftovers\": %d, \"unstoppable\": %d}",
 		     si->escalated ? "true" : "false", si->signalled,
 		     si->leftovers, si->unstoppable);
@@ -331,8 +339,8 @@ write_temp(int dir, const char *tmp, const struct json_buf *b)
 {
 	int fd, err = 0;
 
-	fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0644);
+	fd = openat(dir, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		return errno;
 	}
@@ -390,7 +398,8 @@ status_write(const struct status_target *t, const struct status_info *si)
 	if (dir < 0) {
 		dpath = strdup(t->path);
 		dir = dpath != NULL ?
-			open(dirname(dpath), O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+			open(dirname(dpath), O_PATH | O_DIRECTORY | O_CLOEXEC) :
+			-1;
 		if (dir < 0) {
 			err = errno;
 			goto out;

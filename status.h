@@ -12,35 +12,35 @@
 
 /* Where --status-file goes: its directory is held from the start. */
 struct status_target {
-	const char *path;	/* as given, or NULL: no status file */
-	int dir_fd;		/* its directory, or -1 (retried by path) */
-	char *base;		/* its last component */
+	const char *path; /* as given, or NULL: no status file */
+	int dir_fd;	  /* its directory, or -1 (retried by path) */
+	char *base;	  /* its last component */
 };
 
 /* What happened, as the JSON record tells it. */
 struct status_info {
 	char *const *command;
-	pid_t pid;			/* the front's: what the caller started */
-	pid_t command_pid;		/* 0: never started */
-	struct timespec started;	/* CLOCK_REALTIME at start */
-	uint64_t started_mono;		/* CLOCK_MONOTONIC ns at start */
-	const char *reason;		/* exit, timeout, cancel, ... */
-	int signal;			/* the cancel signal, or 0 */
+	pid_t pid;		 /* the front's: what the caller started */
+	pid_t command_pid;	 /* 0: never started */
+	struct timespec started; /* CLOCK_REALTIME at start */
+	uint64_t started_mono;	 /* CLOCK_MONOTONIC ns at start */
+	const char *reason;	 /* exit, timeout, cancel, ... */
+	int signal;		 /* the cancel signal, or 0 */
 	int exit_status;
-	bool command_ended;		/* command_wstatus is valid */
+	bool command_ended; /* command_wstatus is valid */
 	int command_wstatus;
-	bool stopped;			/* the stop sequence ran */
+	bool stopped; /* the stop sequence ran */
 	int stop_signal;
 	bool escalated;
 	int signalled;
 	int leftovers;
-	int unstoppable;		/* processes given up on */
-	const char *containment;	/* "cgroup" or "sweep" */
-	pid_t cause_pid;		/* parent-death: who died, or 0 */
-	bool cause_ancestor;		/* that was --parent-pid's ancestor */
-	int cause_fd;			/* hangup: 1 or 2, else 0 */
-	uint64_t dropped;		/* bytes of our output dropped */
-	const struct teardown *td;	/* NULL or TD_IDLE: none ran */
+	int unstoppable;	   /* processes given up on */
+	const char *containment;   /* "cgroup" or "sweep" */
+	pid_t cause_pid;	   /* parent-death: who died, or 0 */
+	bool cause_ancestor;	   /* that was --parent-pid's ancestor */
+	int cause_fd;		   /* hangup: 1 or 2, else 0 */
+	uint64_t dropped;	   /* bytes of our output dropped */
+	const struct teardown *td; /* NULL or TD_IDLE: none ran */
 	const struct lock *locks;
 	size_t nlocks;
 };
@@ -69,7 +69,7 @@ int status_write(const struct status_target *t, const struct status_info *si);
 struct json_buf {
 	char *data;
 	size_t len, cap;
-	bool failed;		/* out of memory: the result is unusable */
+	bool failed; /* out of memory: the result is unusable */
 };
 
 void json_string(struct json_buf *b, const char *s, size_t len);

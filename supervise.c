@@ -106,7 +106,8 @@ set_up(struct run *r)
 	if ((status = parent_watch(r)) >= 0) {
 		return status;
 	}
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || tree_skip_init(&r->skip) < 0) {
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ||
+	    tree_skip_init(&r->skip) < 0) {
 		log_error("cannot become a subreaper: %s", strerror(errno));
 		return EXIT_FAILURE_SUPERVISE;
 	}
@@ -142,7 +143,8 @@ take_early_signals(struct run *r)
 		case SIGK_PARENT_DEATH:
 			if (r->parent != 0 && getppid() != r->parent) {
 				log_info("parent process %d died before the "
-					 "command started", (int)r->parent);
+					 "command started",
+					 (int)r->parent);
 				run_set_reason(r, REASON_PARENT_DEATH, 0);
 				return 128 + SIGHUP;
 			}

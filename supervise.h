@@ -10,11 +10,11 @@
 #define SUPERVISE_VERSION "0.1.0"
 
 enum {
-	EXIT_TEMPFAIL = 75,		/* gave up waiting for a lock */
-	EXIT_UNSTOPPABLE = 122,		/* a process of the run refused to stop */
-	EXIT_TEARDOWN_FAILED = 123,	/* the run succeeded, its teardown not */
+	EXIT_TEMPFAIL = 75,	    /* gave up waiting for a lock */
+	EXIT_UNSTOPPABLE = 122,	    /* a process of the run refused to stop */
+	EXIT_TEARDOWN_FAILED = 123, /* the run succeeded, its teardown not */
 	EXIT_TIMEDOUT = 124,
-	EXIT_FAILURE_SUPERVISE = 125,	/* supervise itself failed */
+	EXIT_FAILURE_SUPERVISE = 125, /* supervise itself failed */
 	EXIT_CANNOT_INVOKE = 126,
 	EXIT_ENOENT = 127,
 };

@@ -20,12 +20,12 @@ struct supervisor {
 	struct loop loop;
 	struct signalfd_siginfo q[QUEUE_MAX];
 	size_t nq;
-	bool read_failed;	/* the signalfd could not be read */
-	bool ancestor_died;	/* the --parent-pid pidfd polled readable */
-	bool cgroup_changed;	/* a cgroup.events polled POLLPRI */
-	int hangup_fd;		/* 1 or 2 polled POLLERR/POLLHUP, or 0 */
-	int td_fd;		/* the teardown's output, while registered */
-	size_t td_refusals;	/* of the teardown's stop, logged so far */
+	bool read_failed;    /* the signalfd could not be read */
+	bool ancestor_died;  /* the --parent-pid pidfd polled readable */
+	bool cgroup_changed; /* a cgroup.events polled POLLPRI */
+	int hangup_fd;	     /* 1 or 2 polled POLLERR/POLLHUP, or 0 */
+	int td_fd;	     /* the teardown's output, while registered */
+	size_t td_refusals;  /* of the teardown's stop, logged so far */
 };
 
 /* Sets the exit status from the reason, once the run is over. */
@@ -40,8 +40,9 @@ settle_status(struct run *r)
 		break;
 	case REASON_TIMEOUT:
 		sh->exit_status = r->opt.preserve_status &&
-			sh->cmd_state == CMD_ENDED ?
-			child_exit_status(sh->cmd_wstatus) : EXIT_TIMEDOUT;
+				sh->cmd_state == CMD_ENDED ?
+			child_exit_status(sh->cmd_wstatus) :
+			EXIT_TIMEDOUT;
 		break;
 	case REASON_CANCEL:
 		sh->exit_status = 128 + sh->cancel_sig;
@@ -117,7 +118,8 @@ begin_stop(struct run *r, uint64_t now)
 static const char *
 stop_sig_name(const struct run *r, char *buf, size_t len)
 {
-	return sig_name(r->opt.kill_after_ns == 0 ? SIGKILL : r->opt.stop_signal,
+	return sig_name(r->opt.kill_after_ns == 0 ? SIGKILL :
+						    r->opt.stop_signal,
 			buf, len);
 }
 
@@ -138,7 +140,7 @@ end_again(struct run *r, enum run_reason reason, int sig, pid_t from,
 		} else {
 			log_info("%s during the teardown; ignored",
 				 sig != 0 ? sig_name(sig, name, sizeof(name)) :
-				 "timeout");
+					    "timeout");
 		}
 		return;
 	}
@@ -162,8 +164,9 @@ end_again(struct run *r, enum run_reason reason, int sig, pid_t from,
 			 n == 1 ? "" : "es");
 	} else {
 		log_info("%s while stopping; ignored",
-			 reason == REASON_PARENT_DEATH ? "parent died" :
-			 sig_name(sig, name, sizeof(name)));
+			 reason == REASON_PARENT_DEATH ?
+				 "parent died" :
+				 sig_name(sig, name, sizeof(name)));
 	}
 }
 
@@ -180,11 +183,14 @@ say_why(struct run *r, enum run_reason reason, int sig, pid_t from,
 	}
 	if (reason == REASON_TIMEOUT && sig == SIGALRM) {
 		log_info("timed out by SIGALRM%s after %s; stopping the run "
-			 "with %s", who, fmt_duration(now - r->cmd_started, dur,
-						      sizeof(dur)), stop);
+			 "with %s",
+			 who,
+			 fmt_duration(now - r->cmd_started, dur, sizeof(dur)),
+			 stop);
 	} else if (reason == REASON_TIMEOUT) {
 		log_info("timed out after %s; stopping the run with %s",
-			 fmt_duration(r->opt.timeout_ns, dur, sizeof(dur)), stop);
+			 fmt_duration(r->opt.timeout_ns, dur, sizeof(dur)),
+			 stop);
 	} else if (reason == REASON_PARENT_DEATH && from == r->ancestor &&
 		   r->ancestor != 0) {
 		log_info("ancestor process %d died; stopping the run with %s",
@@ -194,7 +200,8 @@ say_why(struct run *r, enum run_reason reason, int sig, pid_t from,
 			 (int)from, stop);
 	} else if (reason == REASON_HANGUP) {
 		log_info("nobody reads standard %s any more; stopping the run "
-			 "with %s", from == 1 ? "output" : "error", stop);
+			 "with %s",
+			 from == 1 ? "output" : "error", stop);
 	} else if (r->front != 0 && sig == SIGKILL) {
 		log_info("front process %d died; stopping the run with %s",
 			 (int)r->front, stop);
@@ -243,8 +250,10 @@ command_ended(struct run *r, uint64_t now)
 	begin_stop(r, now);
 	n = r->stop.signalled;
 	if (n > 0) {
-		log_info("command exited; stopping %d leftover process%s with %s",
-			 n, n == 1 ? "" : "es", stop_sig_name(r, stop, sizeof(stop)));
+		log_info(
+			"command exited; stopping %d leftover process%s with %s",
+			n, n == 1 ? "" : "es",
+			stop_sig_name(r, stop, sizeof(stop)));
 	}
 }
 
@@ -284,7 +293,8 @@ forward(struct run *r, int sig)
 	}
 	/* COMMAND's group, unless that is our own (--foreground). */
 	kill(r->opt.foreground ? r->sh->cmd_pid : -r->sh->cmd_pid, sig);
-	log_debug("forwarded %s to the command", sig_name(sig, name, sizeof(name)));
+	log_debug("forwarded %s to the command",
+		  sig_name(sig, name, sizeof(name)));
 }
 
 static void
@@ -298,10 +308,13 @@ on_parent_death(struct run *r, bool relayed, pid_t from, uint64_t now)
 		 * us ended; siginfo cannot tell, a changed parent pid can.
 		 */
 		if (getppid() != r->parent) {
-			end_run(r, REASON_PARENT_DEATH, SIGHUP, r->parent, false, now);
+			end_run(r, REASON_PARENT_DEATH, SIGHUP, r->parent,
+				false, now);
 		} else {
-			log_debug("a thread of parent process %d ended; the process "
-				  "lives on", (int)r->parent);
+			log_debug(
+				"a thread of parent process %d ended; the process "
+				"lives on",
+				(int)r->parent);
 		}
 	}
 }
@@ -330,8 +343,9 @@ job_control(struct run *r, int sig, uint64_t now)
 			signal_tree(r, SIGCONT);
 		}
 		if (r->timeout_at != LOOP_NEVER) {
-			r->timeout_at = r->timeout_at > LOOP_NEVER -
-				(now - r->paused_at) ? LOOP_NEVER :
+			r->timeout_at = r->timeout_at >
+					LOOP_NEVER - (now - r->paused_at) ?
+				LOOP_NEVER :
 				r->timeout_at + (now - r->paused_at);
 		}
 		log_debug("resumed the run after %s",
@@ -401,8 +415,8 @@ collect_command(struct run *r)
 {
 	int ws;
 
-	if (run_cmd_alive(r) && waitpid(r->sh->cmd_pid, &ws, WNOHANG) ==
-	    r->sh->cmd_pid) {
+	if (run_cmd_alive(r) &&
+	    waitpid(r->sh->cmd_pid, &ws, WNOHANG) == r->sh->cmd_pid) {
 		r->sh->cmd_wstatus = ws;
 		r->sh->cmd_state = CMD_ENDED;
 	}
@@ -418,6 +432,7 @@ static void
 run_over(struct run *r, uint64_t now)
 {
 	struct shared *sh = r->sh;
+	enum cmd_state state;
 	char cs[64];
 
 	collect_command(r);
@@ -427,11 +442,12 @@ run_over(struct run *r, uint64_t now)
 	    !teardown_claim(&sh->teardown_claim, TEARDOWN_BY_SUPERVISOR)) {
 		return;
 	}
-	run_command_status(sh->reason == REASON_EXEC_FAILED ? CMD_NOT_STARTED :
-			   sh->cmd_state, sh->cmd_wstatus, cs, sizeof(cs));
-	if (teardown_start(&r->td, run_reason_name(sh->reason),
-			   sh->exit_status, cs, r->front != 0 ? r->front : r->self,
-			   &r->sig, now) == 0) {
+	state = sh->reason == REASON_EXEC_FAILED ? CMD_NOT_STARTED :
+						   sh->cmd_state;
+	run_command_status((int)state, sh->cmd_wstatus, cs, sizeof(cs));
+	if (teardown_start(&r->td, run_reason_name(sh->reason), sh->exit_status,
+			   cs, r->front != 0 ? r->front : r->self, &r->sig,
+			   now) == 0) {
 		r->state = RUN_TEARDOWN;
 	} else if (sh->exit_status == 0) {
 		sh->exit_status = EXIT_TEARDOWN_FAILED;
@@ -454,7 +470,8 @@ on_time(struct supervisor *s, uint64_t now, bool reaped)
 
 		run_report_refusals(r, &r->td.stop, &s->td_refusals);
 		if (over) {
-			if (teardown_failed(&r->td) && r->sh->exit_status == 0) {
+			if (teardown_failed(&r->td) &&
+			    r->sh->exit_status == 0) {
 				r->sh->exit_status = EXIT_TEARDOWN_FAILED;
 			}
 			r->state = RUN_DONE;
@@ -468,7 +485,7 @@ on_time(struct supervisor *s, uint64_t now, bool reaped)
 
 /* Callbacks: they only record (signals) or copy output. */
 static void
-on_signalfd(void *ctx, int fd, short revents)
+on_signalfd(void *ctx, int fd LOOP_UNUSED, short revents LOOP_UNUSED)
 {
 	struct supervisor *s = ctx;
 	int rc = 1;
@@ -484,7 +501,7 @@ on_signalfd(void *ctx, int fd, short revents)
 
 /* The --parent-pid ancestor exited: once, so the source goes. */
 static void
-on_ancestor(void *ctx, int fd, short revents)
+on_ancestor(void *ctx, int fd, short revents LOOP_UNUSED)
 {
 	struct supervisor *s = ctx;
 
@@ -494,7 +511,7 @@ on_ancestor(void *ctx, int fd, short revents)
 
 /* A cgroup's populated state changed: the stop may be over. */
 static void
-on_cgroup_events(void *ctx, int fd, short revents)
+on_cgroup_events(void *ctx, int fd, short revents LOOP_UNUSED)
 {
 	struct supervisor *s = ctx;
 	char buf[128];
@@ -508,7 +525,7 @@ on_cgroup_events(void *ctx, int fd, short revents)
 
 /* Nobody reads our stdout or stderr any more: once, so it goes. */
 static void
-on_hangup(void *ctx, int fd, short revents)
+on_hangup(void *ctx, int fd, short revents LOOP_UNUSED)
 {
 	struct supervisor *s = ctx;
 
@@ -519,7 +536,7 @@ on_hangup(void *ctx, int fd, short revents)
 }
 
 static void
-on_teardown_output(void *ctx, int fd, short revents)
+on_teardown_output(void *ctx, int fd LOOP_UNUSED, short revents LOOP_UNUSED)
 {
 	struct supervisor *s = ctx;
 
@@ -564,7 +581,8 @@ decide(struct supervisor *s, int rc, uint64_t now)
 	s->cgroup_changed = false;
 	if (s->ancestor_died) {
 		s->ancestor_died = false;
-		end_run(r, REASON_PARENT_DEATH, SIGHUP, r->ancestor, false, now);
+		end_run(r, REASON_PARENT_DEATH, SIGHUP, r->ancestor, false,
+			now);
 	}
 	if (s->hangup_fd != 0) {
 		end_run(r, REASON_HANGUP, SIGHUP, s->hangup_fd, false, now);
@@ -603,7 +621,8 @@ warn_if_creds_change(const struct run *r)
 	why = caps_exec_changes_creds(path, r->opt.no_new_privs);
 	if (why != NULL) {
 		log_info("warning: running '%s' changes credentials (%s): the "
-			 "kernel clears its parent-death signal", path, why);
+			 "kernel clears its parent-death signal",
+			 path, why);
 	}
 }
 
@@ -650,15 +669,19 @@ start_command(struct run *r)
 		}
 		r->sh->cmd_wstatus = ws;
 		r->sh->cmd_state = CMD_ENDED;
-		run_set_reason(r, r->exec_errno < 0 ? REASON_ERROR :
-			       REASON_EXEC_FAILED, 0);
+		run_set_reason(r,
+			       r->exec_errno < 0 ? REASON_ERROR :
+						   REASON_EXEC_FAILED,
+			       0);
 		return -1;
 	}
 	r->sh->cmd_state = CMD_RUNNING;
 	r->state = RUN_RUNNING;
-	r->timeout_at = r->opt.timeout_ns == 0 ? LOOP_NEVER :
+	r->timeout_at = r->opt.timeout_ns == 0 ?
+		LOOP_NEVER :
 		r->cmd_started + r->opt.timeout_ns < r->cmd_started ?
-		LOOP_NEVER : r->cmd_started + r->opt.timeout_ns;
+		LOOP_NEVER :
+		r->cmd_started + r->opt.timeout_ns;
 	log_debug("started '%s' as pid %d", r->opt.command[0], (int)pid);
 	return 0;
 }

@@ -66,7 +66,8 @@ teardown_prepare(struct teardown *td, const struct options *opt,
 		 */
 		td->log_fd = open(opt->teardown_log,
 				  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-				  O_NOCTTY | O_NONBLOCK, 0644);
+					  O_NOCTTY | O_NONBLOCK,
+				  0644);
 		if (td->log_fd < 0) {
 			log_error("cannot open teardown log '%s': %s",
 				  opt->teardown_log, strerror(errno));
@@ -146,8 +147,10 @@ build_env(struct teardown *td, const char *reason, int exit_status,
 	  const char *command_status, pid_t pid)
 {
 	static const char *const names[] = {
-		"SUPERVISE_REASON=", "SUPERVISE_EXIT_STATUS=",
-		"SUPERVISE_COMMAND_STATUS=", "SUPERVISE_PID=",
+		"SUPERVISE_REASON=",
+		"SUPERVISE_EXIT_STATUS=",
+		"SUPERVISE_COMMAND_STATUS=",
+		"SUPERVISE_PID=",
 	};
 	size_t n = 0, i, k, j = 0;
 	char **env;
@@ -161,7 +164,8 @@ build_env(struct teardown *td, const char *reason, int exit_status,
 	}
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < 4; k++) {
-			if (strncmp(environ[i], names[k], strlen(names[k])) == 0) {
+			if (strncmp(environ[i], names[k], strlen(names[k])) ==
+			    0) {
 				break;
 			}
 		}
@@ -169,7 +173,8 @@ build_env(struct teardown *td, const char *reason, int exit_status,
 			env[j++] = environ[i];
 		}
 	}
-	snprintf(td->envbuf[0], sizeof(td->envbuf[0]), "%s%s", names[0], reason);
+	snprintf(td->envbuf[0], sizeof(td->envbuf[0]), "%s%s", names[0],
+		 reason);
 	snprintf(td->envbuf[1], sizeof(td->envbuf[1]), "%s%d", names[1],
 		 exit_status);
 	snprintf(td->envbuf[2], sizeof(td->envbuf[2]), "%s%s", names[2],
@@ -199,8 +204,10 @@ say_started(struct teardown *td, const char *when, const char *reason,
 {
 	td->rec->announced = true;
 	log_info("teardown started (reason: %s)", reason);
-	log_file(td, "supervise: teardown started at %s (reason: %s, "
-		 "pid %d, command %s)", when, reason, (int)pid, command_status);
+	log_file(td,
+		 "supervise: teardown started at %s (reason: %s, "
+		 "pid %d, command %s)",
+		 when, reason, (int)pid, command_status);
 }
 
 int
@@ -227,8 +234,10 @@ teardown_start(struct teardown *td, const char *reason, int exit_status,
 		td->rec->start_errno = errno != 0 ? errno : ENOMEM;
 		goto fail;
 	}
-	td->rec->deadline = td->opt->teardown_timeout_ns == 0 ? UINT64_MAX :
-		now + td->opt->teardown_timeout_ns < now ? UINT64_MAX :
+	td->rec->deadline = td->opt->teardown_timeout_ns == 0 ?
+		UINT64_MAX :
+		now + td->opt->teardown_timeout_ns < now ?
+		UINT64_MAX :
 		now + td->opt->teardown_timeout_ns;
 	child_spec_init(&spec, argv, sig);
 	/*
@@ -315,7 +324,8 @@ teardown_adopt(struct teardown *td, uint64_t now)
 	 * holds.  Running, the next step finds whether it is over.
 	 */
 	if (rec->stopping) {
-		begin_stop(td, now, rec->kill_at > now ? rec->kill_at - now : 0);
+		begin_stop(td, now,
+			   rec->kill_at > now ? rec->kill_at - now : 0);
 	}
 }
 
@@ -342,7 +352,7 @@ begin_stop(struct teardown *td, uint64_t now, uint64_t grace_ns)
 	tree_stop_begin(&td->stop, now);
 	td->state = TD_STOPPING;
 	td->rec->kill_at = td->stop.phase == TREE_GRACE ? td->stop.grace_end :
-		now;
+							  now;
 	td->rec->stopping = true;
 }
 
@@ -355,15 +365,21 @@ report(struct teardown *td)
 	fmt_duration(td->ended - td->rec->started, dur, sizeof(dur));
 	if (WIFSIGNALED(td->rec->wstatus)) {
 		snprintf(how, sizeof(how), "killed by %s",
-			 sig_name(WTERMSIG(td->rec->wstatus), name, sizeof(name)));
+			 sig_name(WTERMSIG(td->rec->wstatus), name,
+				  sizeof(name)));
 	} else {
-		snprintf(how, sizeof(how), "exit %d", WEXITSTATUS(td->rec->wstatus));
+		snprintf(how, sizeof(how), "exit %d",
+			 WEXITSTATUS(td->rec->wstatus));
 	}
 	log_msg(failed ? LOG_ERROR : LOG_INFO, "teardown %s in %s (%s)",
-		td->rec->timed_out ? "timed out" : failed ? "failed" : "finished",
+		td->rec->timed_out ? "timed out" :
+			failed	   ? "failed" :
+				     "finished",
 		dur, how);
 	log_file(td, "supervise: teardown %s in %s (%s)",
-		 td->rec->timed_out ? "timed out" : failed ? "failed" : "finished",
+		 td->rec->timed_out ? "timed out" :
+			 failed	    ? "failed" :
+				      "finished",
 		 dur, how);
 }
 
@@ -378,12 +394,14 @@ teardown_step(struct teardown *td, uint64_t now)
 			begin_stop(td, now, td->opt->kill_after_ns);
 		} else if (now >= td->rec->deadline) {
 			td->rec->timed_out = true;
-			log_error("teardown timed out after %s; stopping it with %s",
-				  fmt_duration(td->opt->teardown_timeout_ns, dur,
-					       sizeof(dur)),
-				  sig_name(td->opt->kill_after_ns == 0 ? SIGKILL :
-					   td->opt->stop_signal, stop,
-					   sizeof(stop)));
+			log_error(
+				"teardown timed out after %s; stopping it with %s",
+				fmt_duration(td->opt->teardown_timeout_ns, dur,
+					     sizeof(dur)),
+				sig_name(td->opt->kill_after_ns == 0 ?
+						 SIGKILL :
+						 td->opt->stop_signal,
+					 stop, sizeof(stop)));
 			begin_stop(td, now, td->opt->kill_after_ns);
 		}
 	} else if (td->state == TD_STOPPING) {
@@ -454,5 +472,6 @@ bool
 teardown_failed(const struct teardown *td)
 {
 	return td->rec->start_errno != 0 || td->rec->timed_out ||
-		!WIFEXITED(td->rec->wstatus) || WEXITSTATUS(td->rec->wstatus) != 0;
+		!WIFEXITED(td->rec->wstatus) ||
+		WEXITSTATUS(td->rec->wstatus) != 0;
 }

@@ -17,9 +17,9 @@ enum {
 };
 
 enum teardown_state {
-	TD_IDLE,	/* not started */
-	TD_RUNNING,	/* its main process runs */
-	TD_STOPPING,	/* stopping its leftovers, or all of it at the deadline */
+	TD_IDLE,     /* not started */
+	TD_RUNNING,  /* its main process runs */
+	TD_STOPPING, /* stopping its leftovers, or all of it at the deadline */
 	TD_DONE,
 };
 
@@ -29,17 +29,17 @@ enum teardown_state {
  * when the supervisor dies.
  */
 struct teardown_record {
-	pid_t pid;		/* its main process, once started */
-	bool main_done;		/* reaped, with wstatus */
+	pid_t pid;	/* its main process, once started */
+	bool main_done; /* reaped, with wstatus */
 	int wstatus;
 	bool timed_out;
-	bool done;		/* over, nothing of it left */
-	bool announced;		/* "teardown started" was said */
-	bool stopping;		/* its tree is being stopped */
-	uint64_t kill_at;	/* then: when SIGKILL is due (monotonic ns) */
+	bool done;	  /* over, nothing of it left */
+	bool announced;	  /* "teardown started" was said */
+	bool stopping;	  /* its tree is being stopped */
+	uint64_t kill_at; /* then: when SIGKILL is due (monotonic ns) */
 	int start_errno;
 	uint64_t started, deadline;
-	const char *reason;	/* a static string, the same in both */
+	const char *reason; /* a static string, the same in both */
 };
 
 struct teardown {
@@ -50,17 +50,17 @@ struct teardown {
 	 */
 	struct teardown_record *rec;
 	struct teardown_record own;
-	const struct tree_skip *skip;	/* children the cleanup leaves alone */
-	const struct cgroup *cg;	/* its cgroup, or NULL (set by caller) */
-	int pipe_r, pipe_w;	/* its output pipe, made at start */
-	int cwd_fd;		/* the directory supervise started in */
-	int sh_fd;		/* /bin/sh, resolved at start */
-	int log_fd;		/* --teardown-log, or -1 */
-	int out_fd;		/* read end of its output pipe, or -1 */
+	const struct tree_skip *skip; /* children the cleanup leaves alone */
+	const struct cgroup *cg;      /* its cgroup, or NULL (set by caller) */
+	int pipe_r, pipe_w;	      /* its output pipe, made at start */
+	int cwd_fd;		      /* the directory supervise started in */
+	int sh_fd;		      /* /bin/sh, resolved at start */
+	int log_fd;		      /* --teardown-log, or -1 */
+	int out_fd;		      /* read end of its output pipe, or -1 */
 	enum teardown_state state;
 	uint64_t ended;
 	struct tree_stop stop;
-	char envbuf[4][96];	/* its SUPERVISE_* variables */
+	char envbuf[4][96]; /* its SUPERVISE_* variables */
 };
 
 /* Whether its main process was started and is not yet reaped. */

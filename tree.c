@@ -22,7 +22,7 @@
 #define MAX_DEPTH 2048
 
 struct proc_info {
-	bool live;	/* not a zombie, nor a zombie's last moments */
+	bool live; /* not a zombie, nor a zombie's last moments */
 	pid_t ppid;
 	pid_t pgrp;
 };
@@ -33,9 +33,9 @@ struct sweep {
 	pid_t pgid;
 	const struct tree_skip *skip;
 	pid_t self;
-	int self_dir;		/* our /proc directory */
+	int self_dir; /* our /proc directory */
 	int found;
-	int zombies;		/* our children seen as zombies */
+	int zombies; /* our children seen as zombies */
 	/*
 	 * With told: our children that were sent sig are added to it, and
 	 * with only_new, sig goes only to our children not in it (orphans
@@ -199,9 +199,11 @@ read_info(int dir, struct proc_info *pi)
 	buf[n] = '\0';
 	/* The command name may hold anything, ")" included: skip to the last. */
 	p = strrchr(buf, ')');
+	if (p == NULL) {
+		return -1;
+	}
 	/* NOLINTNEXTLINE(cert-err34-c): the kernel writes these numbers. */
-	if (p == NULL || sscanf(p + 1, " %c %d %d", &state, &pi->ppid,
-				 &pi->pgrp) != 3) {
+	if (sscanf(p + 1, " %c %d %d", &state, &pi->ppid, &pi->pgrp) != 3) {
 		return -1;
 	}
 	/*
@@ -516,9 +518,15 @@ sweep_full(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
 	   int *refused, struct pid_vec *all)
 {
 	struct sweep sw = {
-		.sig = sig, .cont = cont, .skip = skip,
-		.found = 0, .zombies = 0, .told = told, .only_new = only_new,
-		.refusals = rv, .all = all,
+		.sig = sig,
+		.cont = cont,
+		.skip = skip,
+		.found = 0,
+		.zombies = 0,
+		.told = told,
+		.only_new = only_new,
+		.refusals = rv,
+		.all = all,
 	};
 	int dir, seen = 0;
 
@@ -608,7 +616,8 @@ signal_members(struct tree_stop *ts, int sig)
 		if (cgroup_has(ts->cg, pids[i]) &&
 		    syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0) {
 			if (sig != SIGKILL) {
-				syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0);
+				syscall(SYS_pidfd_send_signal, fd, SIGCONT,
+					NULL, 0);
 			}
 			vec_push(&ts->members, pids[i]);
 			told++;
@@ -657,8 +666,8 @@ kill_all(struct tree_stop *ts)
 		}
 		return members + n;
 	}
-	n = sweep_full(SIGKILL, false, 0, ts->skip, NULL, false,
-		       &ts->refusals, &refused, NULL);
+	n = sweep_full(SIGKILL, false, 0, ts->skip, NULL, false, &ts->refusals,
+		       &refused, NULL);
 	if (n > 0 && refused == n) {
 		ts->abandoned = n;
 		return 0;
@@ -699,8 +708,8 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 			   ts->cg != NULL ? &ts->members : NULL);
 	} else {
 		n = sweep_full(sig, sig != SIGKILL, 0, ts->skip, &ts->told,
-			       false, ts->cg == NULL ? &ts->refusals : NULL, NULL,
-			       ts->cg != NULL ? &ts->members : NULL);
+			       false, ts->cg == NULL ? &ts->refusals : NULL,
+			       NULL, ts->cg != NULL ? &ts->members : NULL);
 	}
 	if (ts->cg != NULL) {
 		/*
@@ -713,7 +722,7 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 		cgroup_kill(ts->cg);
 	}
 	if (n == 0 && ts->cg != NULL && cgroup_populated(ts->cg)) {
-		n = 1;	/* members not yet seen in the tree: not done */
+		n = 1; /* members not yet seen in the tree: not done */
 	}
 	ts->signalled = n;
 	ts->killed = at_once ? n : 0;
@@ -765,7 +774,8 @@ tree_stop_step(struct tree_stop *ts, uint64_t now)
 			    sweep(0, false, 0, ts->skip, NULL, false) == 0) {
 				ts->phase = TREE_DONE;
 			}
-		} else if (sweep(ts->sig, true, 0, ts->skip, &ts->told, true) == 0) {
+		} else if (sweep(ts->sig, true, 0, ts->skip, &ts->told, true) ==
+			   0) {
 			/*
 			 * Above: orphans that were not our children when the
 			 * stop began (a descendant died and we adopted its
@@ -787,7 +797,8 @@ tree_stop_step(struct tree_stop *ts, uint64_t now)
 	}
 	if (now >= ts->next_check) {
 		ts->check_step = ts->check_step * 2 > CHECK_STEP_MAX ?
-			CHECK_STEP_MAX : ts->check_step * 2;
+			CHECK_STEP_MAX :
+			ts->check_step * 2;
 	}
 	ts->next_check = now + ts->check_step;
 	return ts->phase == TREE_DONE;
@@ -812,7 +823,8 @@ tree_stop_deadline(const struct tree_stop *ts)
 {
 	switch (ts->phase) {
 	case TREE_GRACE:
-		return ts->next_check < ts->grace_end ? ts->next_check : ts->grace_end;
+		return ts->next_check < ts->grace_end ? ts->next_check :
+							ts->grace_end;
 	case TREE_KILL:
 		return ts->next_check;
 	case TREE_IDLE:

@@ -44,7 +44,7 @@ int tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip);
 struct tree_refusal {
 	pid_t pid;
 	int err;
-	char name[16];		/* its command name (comm) */
+	char name[16]; /* its command name (comm) */
 };
 
 struct tree_refusals {
@@ -54,25 +54,25 @@ struct tree_refusals {
 
 /* The stop sequence: stop signal, grace, SIGKILL, until nothing is left. */
 enum tree_phase {
-	TREE_IDLE,	/* not stopping */
-	TREE_GRACE,	/* stop signal sent, waiting for the grace to pass */
-	TREE_KILL,	/* SIGKILL sent, waiting for the last one to go */
-	TREE_DONE,	/* no descendant left */
+	TREE_IDLE,  /* not stopping */
+	TREE_GRACE, /* stop signal sent, waiting for the grace to pass */
+	TREE_KILL,  /* SIGKILL sent, waiting for the last one to go */
+	TREE_DONE,  /* no descendant left */
 };
 
 struct tree_stop {
 	enum tree_phase phase;
-	int sig;			/* the stop signal */
-	uint64_t grace_ns;		/* grace before SIGKILL */
-	pid_t group;			/* a process group to signal as a whole, or 0 */
+	int sig;	   /* the stop signal */
+	uint64_t grace_ns; /* grace before SIGKILL */
+	pid_t group;	   /* a process group to signal as a whole, or 0 */
 	const struct tree_skip *skip;
-	uint64_t grace_end;		/* monotonic ns */
-	uint64_t next_check;		/* monotonic ns of the next re-check */
-	uint64_t check_step;		/* back-off of the re-checks */
-	int signalled;			/* processes sent the stop signal */
-	int killed;			/* processes sent SIGKILL */
+	uint64_t grace_end;  /* monotonic ns */
+	uint64_t next_check; /* monotonic ns of the next re-check */
+	uint64_t check_step; /* back-off of the re-checks */
+	int signalled;	     /* processes sent the stop signal */
+	int killed;	     /* processes sent SIGKILL */
 	bool escalated;
-	struct pid_vec told;		/* our children sent the stop signal */
+	struct pid_vec told; /* our children sent the stop signal */
 	/*
 	 * Processes that refused a signal, each listed once (the caller
 	 * reports the new ones), and how many the stop gave up on: once
@@ -86,7 +86,7 @@ struct tree_stop {
 	 * the tree is left outside it): no /proc walk while it drains.
 	 */
 	const struct cgroup *cg;
-	struct pid_vec members;		/* with cg: every process told */
+	struct pid_vec members; /* with cg: every process told */
 };
 
 /* Frees what a stop sequence allocated. */
@@ -133,4 +133,3 @@ void tree_skip_remove(struct tree_skip *skip, pid_t pid);
 void tree_skip_free(struct tree_skip *skip);
 
 #endif
-

@@ -240,7 +240,7 @@ children(pid_t pid, struct vec *out)
 static void
 descendants(pid_t pid, struct vec *out)
 {
-	size_t i = out->n;	/* only what is appended here is expanded */
+	size_t i = out->n; /* only what is appended here is expanded */
 
 	children(pid, out);
 	for (; i < out->n; i++) {
@@ -387,7 +387,8 @@ check_stop(void)
 {
 	if (g_stop) {
 		cleanup_all();
-		fprintf(stderr, "benchkit: interrupted; every process it started "
+		fprintf(stderr,
+			"benchkit: interrupted; every process it started "
 			"is gone\n");
 		exit(130);
 	}
@@ -487,8 +488,9 @@ read_byte(int fd, long timeout_ms)
 static int
 exit_code(int ws)
 {
-	return WIFEXITED(ws) ? WEXITSTATUS(ws) :
-		WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : -1;
+	return WIFEXITED(ws)	? WEXITSTATUS(ws) :
+		WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) :
+				  -1;
 }
 
 /* The first live process named comm in pid's tree (pid included), or 0. */
@@ -569,7 +571,8 @@ t_spawn(long rounds, long warmup)
 			check_stop();
 			if (k >= 0) {
 				printf("spawn idx=%d ns=%llu st=%d\n", c,
-				       (unsigned long long)(t1 - t0), exit_code(ws));
+				       (unsigned long long)(t1 - t0),
+				       exit_code(ws));
 			}
 		}
 	}
@@ -588,7 +591,8 @@ t_term(long rounds, long settle_ms)
 			pid_t pid = spawn(g_cmds[c], -1);
 
 			if (wait_comm(pid, "sleep", READY_TIMEOUT_MS) == 0) {
-				die("command %d: no 'sleep' process appeared", c);
+				die("command %d: no 'sleep' process appeared",
+				    c);
 			}
 			sleep_ms(settle_ms);
 			t0 = now_ns();
@@ -596,8 +600,8 @@ t_term(long rounds, long settle_ms)
 			ok = wait_exit(pid, EXIT_TIMEOUT_MS, &ws);
 			t1 = now_ns();
 			left = cleanup_all();
-			printf("term idx=%d ns=%llu st=%d timeout=%d left=%d\n", c,
-			       (unsigned long long)(t1 - t0),
+			printf("term idx=%d ns=%llu st=%d timeout=%d left=%d\n",
+			       c, (unsigned long long)(t1 - t0),
 			       ok == 0 ? exit_code(ws) : -1, ok != 0, left);
 		}
 	}
@@ -620,7 +624,8 @@ t_cmdexit(long rounds, long settle_ms)
 			close(sv[1]);
 			if (read_byte(sv[0], READY_TIMEOUT_MS) < 0) {
 				die("command %d: COMMAND never became ready "
-				    "(is fd 3 passed on?)", c);
+				    "(is fd 3 passed on?)",
+				    c);
 			}
 			sleep_ms(settle_ms);
 			t0 = now_ns();
@@ -697,7 +702,8 @@ t_orphans(long rounds, long hold_ms, long check_ms)
 
 	for (k = 0; k < rounds; k++) {
 		for (i = 0; i < g_ncmds; i++) {
-			int c = order((int)k, i), ok, sv[2], under, escaped, left;
+			int c = order((int)k, i), ok, sv[2], under, escaped,
+			    left;
 			uint64_t t0, t1, tr;
 			unsigned long long cpu;
 			pid_t pid;
@@ -707,7 +713,8 @@ t_orphans(long rounds, long hold_ms, long check_ms)
 			pid = spawn(g_cmds[c], sv[1]);
 			close(sv[1]);
 			if (read_byte(sv[0], 120000) < 0) {
-				die("command %d: the orphans were never made", c);
+				die("command %d: the orphans were never made",
+				    c);
 			}
 			tr = now_ns();
 			sleep_ms(check_ms);
@@ -718,9 +725,11 @@ t_orphans(long rounds, long hold_ms, long check_ms)
 			close(sv[0]);
 			left = cleanup_all();
 			printf("orphans idx=%d ns=%llu made_ns=%llu st=%d timeout=%d "
-			       "zombies=%d escaped=%d cpu_ns=%llu left=%d\n", c,
+			       "zombies=%d escaped=%d cpu_ns=%llu left=%d\n",
+			       c,
 			       (unsigned long long)(t1 - t0 -
-						    (uint64_t)hold_ms * 1000000u),
+						    (uint64_t)hold_ms *
+							    1000000u),
 			       (unsigned long long)(tr - t0),
 			       ok == 0 ? exit_code(ws) : -1, ok != 0, under,
 			       escaped, cpu, left);
@@ -776,8 +785,8 @@ t_tree(long rounds, long settle_ms, long pre_ms)
 			free(d.v);
 			cleanup_all();
 			printf("tree idx=%d ns=%llu st=%d timeout=%d plain=%d "
-			       "setsid=%d noterm=%d other=%d\n", c,
-			       (unsigned long long)(t1 - t0),
+			       "setsid=%d noterm=%d other=%d\n",
+			       c, (unsigned long long)(t1 - t0),
 			       ok == 0 ? exit_code(ws) : -1, ok != 0, plain,
 			       setsid_, noterm, other);
 		}
@@ -849,8 +858,8 @@ t_idle(long settle_ms, long window_ms)
 			       i, j, (int)procs[i].v[j], a.comm, a.ok && b.ok,
 			       (unsigned long long)(t1 - t0), b.vol - a.vol,
 			       b.invol - a.invol, b.utime - a.utime,
-			       b.stime - a.stime, b.cpu_ns - a.cpu_ns,
-			       b.hwm_kb, b.rss_kb);
+			       b.stime - a.stime, b.cpu_ns - a.cpu_ns, b.hwm_kb,
+			       b.rss_kb);
 		}
 		free(s0[i]);
 		free(procs[i].v);
@@ -866,8 +875,7 @@ t_idle(long settle_ms, long window_ms)
 
 /* ------------------------------------------------------------ workloads */
 
-static void __attribute__((noreturn))
-w_hold(void)
+static void __attribute__((noreturn)) w_hold(void)
 {
 	char c;
 
@@ -889,8 +897,7 @@ fork_retry(void)
 	return p;
 }
 
-static void __attribute__((noreturn))
-w_orphans(long n, long hold_ms)
+static void __attribute__((noreturn)) w_orphans(long n, long hold_ms)
 {
 	long i;
 
@@ -923,10 +930,10 @@ w_orphans(long n, long hold_ms)
 
 enum kind { K_PLAIN, K_SETSID, K_NOTERM };
 
-static void __attribute__((noreturn))
-leaf(enum kind kind, int ready)
+static void __attribute__((noreturn)) leaf(enum kind kind, int ready)
 {
-	static const char *const names[] = { "bt-plain", "bt-setsid", "bt-noterm" };
+	static const char *const names[] = { "bt-plain", "bt-setsid",
+					     "bt-noterm" };
 
 	prctl(PR_SET_NAME, names[kind]);
 	if (kind == K_SETSID) {
@@ -977,8 +984,9 @@ w_tree(long plain, long setsid_n, long noterm)
 		close(fds[0]);
 		prctl(PR_SET_NAME, "bt-plain");
 		for (j = i; j < leaves + setsid_n + noterm; j += branches) {
-			enum kind kind = j < leaves ? K_PLAIN :
-				j < leaves + setsid_n ? K_SETSID : K_NOTERM;
+			enum kind kind = j < leaves   ? K_PLAIN :
+				j < leaves + setsid_n ? K_SETSID :
+							K_NOTERM;
 			pid_t q = fork_retry();
 
 			if (q < 0) {
@@ -1064,7 +1072,7 @@ main(int argc, char **argv)
 		die("prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
 	}
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;	/* no SA_RESTART: waits see EINTR */
+	sa.sa_handler = on_signal; /* no SA_RESTART: waits see EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -1072,8 +1080,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	g_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	g_errfd = getenv("BENCHKIT_LOG") != NULL ?
-		open(getenv("BENCHKIT_LOG"), O_WRONLY | O_CREAT | O_APPEND |
-		     O_CLOEXEC, 0644) : g_devnull;
+		open(getenv("BENCHKIT_LOG"),
+		     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) :
+		g_devnull;
 	if (g_devnull < 0 || g_errfd < 0) {
 		die("cannot open /dev/null or the log");
 	}

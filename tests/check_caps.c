@@ -75,7 +75,7 @@ static const struct caps_case valid_caps[] = {
 	{ "cap_chown", BIT(NUM_CAP_CHOWN) },
 	{ "cap_chown,cap_kill,cap_setpcap,cap_sys_admin",
 	  BIT(NUM_CAP_CHOWN) | BIT(NUM_CAP_KILL) | BIT(NUM_CAP_SETPCAP) |
-	  BIT(NUM_CAP_SYS_ADMIN) },
+		  BIT(NUM_CAP_SYS_ADMIN) },
 };
 
 START_TEST(test_caps_parse_accepts_names_in_any_case)
@@ -94,7 +94,7 @@ END_TEST
 
 struct bad_caps_case {
 	const char *text;
-	const char *bad;	/* the word reported */
+	const char *bad; /* the word reported */
 };
 
 static const struct bad_caps_case invalid_caps[] = {
@@ -131,8 +131,8 @@ START_TEST(test_caps_parse_refuses_and_reports_the_bad_word)
 	ck_assert_msg(caps_parse(c->text, &mask, bad, sizeof(bad)) == -1,
 		      "'%s' was accepted (mask %#llx)", c->text,
 		      (unsigned long long)mask);
-	ck_assert_msg(strcmp(bad, c->bad) == 0,
-		      "'%s': bad word '%s', not '%s'", c->text, bad, c->bad);
+	ck_assert_msg(strcmp(bad, c->bad) == 0, "'%s': bad word '%s', not '%s'",
+		      c->text, bad, c->bad);
 }
 END_TEST
 
@@ -212,7 +212,7 @@ dir_honours_set_id(void)
 START_TEST(test_caps_exec_changes_creds_for_a_setuid_file_of_another_user)
 {
 	if (geteuid() != 0 || !dir_honours_set_id()) {
-		return;	/* needs chown to another user, and set-ID bits */
+		return; /* needs chown to another user, and set-ID bits */
 	}
 	copy_file("/bin/true", copy);
 	ck_assert_int_eq(chown(copy, nobody_uid(), 0), 0);
@@ -292,9 +292,10 @@ caps_suite(void)
 
 	tc = tcase_create("parse");
 	tcase_add_loop_test(tc, test_caps_parse_accepts_names_in_any_case, 0,
-	                    N(valid_caps));
-	tcase_add_loop_test(tc, test_caps_parse_refuses_and_reports_the_bad_word,
-	                    0, N(invalid_caps));
+			    N(valid_caps));
+	tcase_add_loop_test(tc,
+			    test_caps_parse_refuses_and_reports_the_bad_word, 0,
+			    N(invalid_caps));
 	tcase_add_test(tc, test_caps_parse_cuts_a_long_bad_word_to_the_buffer);
 	suite_add_tcase(s, tc);
 
@@ -303,13 +304,17 @@ caps_suite(void)
 	tcase_add_test(tc, test_caps_exec_changes_creds_not_for_a_plain_binary);
 	tcase_add_test(tc, test_caps_exec_changes_creds_not_for_a_missing_file);
 	tcase_add_test(
-	    tc, test_caps_exec_changes_creds_for_a_setuid_file_of_another_user);
+		tc,
+		test_caps_exec_changes_creds_for_a_setuid_file_of_another_user);
 	tcase_add_test(
-	    tc, test_caps_exec_changes_creds_not_for_a_setuid_file_of_our_own);
+		tc,
+		test_caps_exec_changes_creds_not_for_a_setuid_file_of_our_own);
 	tcase_add_test(
-	    tc, test_caps_exec_changes_creds_for_a_setgid_file_of_another_group);
+		tc,
+		test_caps_exec_changes_creds_for_a_setgid_file_of_another_group);
 	tcase_add_test(
-	    tc, test_caps_exec_changes_creds_follows_a_script_to_its_interpreter);
+		tc,
+		test_caps_exec_changes_creds_follows_a_script_to_its_interpreter);
 	suite_add_tcase(s, tc);
 	return s;
 }

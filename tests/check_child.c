@@ -117,8 +117,7 @@ START_TEST(test_child_exit_status_passes_an_exit_code_through)
 {
 	int code = exit_codes[_i];
 
-	ck_assert_int_eq(child_exit_status(reap(fork_child(code, 0), 0)),
-			 code);
+	ck_assert_int_eq(child_exit_status(reap(fork_child(code, 0), 0)), code);
 }
 END_TEST
 
@@ -448,7 +447,7 @@ START_TEST(test_child_start_command_dies_with_its_parent)
 	pid_t mid, cmd = -1;
 
 	if (!test_forks()) {
-		return;	/* would make the shared runner a subreaper */
+		return; /* would make the shared runner a subreaper */
 	}
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
@@ -482,7 +481,6 @@ START_TEST(test_child_start_command_dies_with_its_parent)
 }
 END_TEST
 
-
 /* ---- how the process is made: clone3, or fork() where it is missing ---- */
 
 /*
@@ -497,10 +495,9 @@ static int fork_calls;
 /* The C library's fork(), found before main(). */
 static pid_t (*real_fork)(void);
 
-static void __attribute__((constructor))
-find_real_fork(void)
+static void __attribute__((constructor)) find_real_fork(void)
 {
-	real_fork = (pid_t (*)(void))dlsym(RTLD_NEXT, "fork");
+	real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
 }
 
 pid_t
@@ -549,7 +546,8 @@ refuse_clone3(int err)
 		/* clone3: on to the refusal; anything else: past it. */
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K,
-			 SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+			 SECCOMP_RET_ERRNO |
+				 ((unsigned)err & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = {
@@ -569,13 +567,13 @@ have_clone3(void)
 {
 	/* A size below the first version's: EINVAL where clone3 exists. */
 	return syscall(SYS_clone3, NULL, 0) < 0 && errno != ENOSYS &&
-	       errno != EPERM;
+		errno != EPERM;
 }
 
 enum way {
-	WAY_CLONE3,		/* as the system is: clone3 must be there */
-	WAY_FORK_ENOSYS,	/* clone3 refused with ENOSYS (Linux < 5.3) */
-	WAY_FORK_EPERM,		/* clone3 refused with EPERM (some runtimes) */
+	WAY_CLONE3,	 /* as the system is: clone3 must be there */
+	WAY_FORK_ENOSYS, /* clone3 refused with ENOSYS (Linux < 5.3) */
+	WAY_FORK_EPERM,	 /* clone3 refused with EPERM (some runtimes) */
 };
 
 /*
@@ -585,12 +583,12 @@ enum way {
  */
 struct started {
 	pid_t slot;
-	pid_t pid;		/* child_start()'s answer */
-	int start_errno;	/* errno when pid < 0 */
+	pid_t pid;	 /* child_start()'s answer */
+	int start_errno; /* errno when pid < 0 */
 	int exec_errno;
-	int wstatus;		/* COMMAND's */
-	int forks;		/* fork() calls child_start() made */
-	int setup_errno;	/* 0, or why the process could not be set up */
+	int wstatus;	 /* COMMAND's */
+	int forks;	 /* fork() calls child_start() made */
+	int setup_errno; /* 0, or why the process could not be set up */
 };
 
 static struct started *
@@ -601,8 +599,7 @@ map_slot_file(const char *path)
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(ftruncate(fd, (off_t)sizeof(*st)), 0);
-	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		  0);
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	ck_assert_ptr_ne(st, MAP_FAILED);
 	return st;
@@ -613,8 +610,7 @@ map_slot_file(const char *path)
  * The refusal is inherited by COMMAND, which may still fork.
  */
 static void __attribute__((noreturn))
-start_one_way(enum way way, char **argv, struct started *st,
-	      void (*hook)(void))
+start_one_way(enum way way, char **argv, struct started *st, void (*hook)(void))
 {
 	struct child_spec spec;
 	int r = 0;
@@ -636,7 +632,8 @@ start_one_way(enum way way, char **argv, struct started *st,
 	st->forks = fork_calls;
 	after_fork = NULL;
 	if (st->pid > 0) {
-		while (waitpid(st->pid, &st->wstatus, 0) < 0 && errno == EINTR) {
+		while (waitpid(st->pid, &st->wstatus, 0) < 0 &&
+		       errno == EINTR) {
 			continue;
 		}
 	}
@@ -664,11 +661,15 @@ run_one_way(enum way way, char **argv, struct started *st)
 }
 
 static const enum way ways[] = {
-	WAY_CLONE3, WAY_FORK_ENOSYS, WAY_FORK_EPERM,
+	WAY_CLONE3,
+	WAY_FORK_ENOSYS,
+	WAY_FORK_EPERM,
 };
 
 static const char *const way_names[] = {
-	"clone3", "fork after ENOSYS", "fork after EPERM",
+	"clone3",
+	"fork after ENOSYS",
+	"fork after EPERM",
 };
 
 /*
@@ -686,14 +687,14 @@ START_TEST(test_child_start_puts_the_pid_in_the_slot_before_the_command_runs)
 	FILE *f;
 
 	if (way == WAY_CLONE3 && !have_clone3()) {
-		return;	/* nothing to test: child_start() uses fork() here */
+		return; /* nothing to test: child_start() uses fork() here */
 	}
 	snprintf(slot_file, sizeof(slot_file), "%s/slot", dir);
 	snprintf(out, sizeof(out), "%s/out", dir);
 	st = map_slot_file(slot_file);
 	snprintf(cmd, sizeof(cmd),
-		 "slot=$(od -An -td4 -N4 %s) && echo $$ $slot > %s",
-		 slot_file, out);
+		 "slot=$(od -An -td4 -N4 %s) && echo $$ $slot > %s", slot_file,
+		 out);
 	run_one_way(way, (char *[]){ "sh", "-c", cmd, NULL }, st);
 	ck_assert_int_eq(st->exec_errno, 0);
 	ck_assert_int_eq(st->slot, st->pid);
@@ -725,8 +726,7 @@ START_TEST(test_child_start_reports_a_failed_exec_either_way)
 	run_one_way(way, (char *[]){ "supervise-test-no-such-command", NULL },
 		    st);
 	ck_assert_msg(st->exec_errno == ENOENT, "%s: exec errno %d (%s)",
-		      way_names[_i], st->exec_errno,
-		      strerror(st->exec_errno));
+		      way_names[_i], st->exec_errno, strerror(st->exec_errno));
 	ck_assert_int_eq(st->slot, st->pid);
 	ck_assert(WIFEXITED(st->wstatus));
 	ck_assert_int_eq(WEXITSTATUS(st->wstatus), 127);
@@ -748,7 +748,7 @@ START_TEST(test_child_start_fork_child_of_a_dead_parent_runs_nothing)
 	pid_t mid, orphan;
 
 	if (!test_forks()) {
-		return;	/* would make the shared runner a subreaper */
+		return; /* would make the shared runner a subreaper */
 	}
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	snprintf(slot_file, sizeof(slot_file), "%s/slot", dir);
@@ -776,7 +776,6 @@ START_TEST(test_child_start_fork_child_of_a_dead_parent_runs_nothing)
 }
 END_TEST
 
-
 Suite *
 child_suite(void)
 {
@@ -786,10 +785,10 @@ child_suite(void)
 	tc = tcase_create("status");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc,
-	                    test_child_exit_status_passes_an_exit_code_through,
-	                    0, N(exit_codes));
+			    test_child_exit_status_passes_an_exit_code_through,
+			    0, N(exit_codes));
 	tcase_add_loop_test(tc, test_child_exit_status_is_128_plus_the_signal,
-	                    0, N(death_signals));
+			    0, N(death_signals));
 	tcase_add_test(tc, test_child_exit_status_of_a_stopped_child_is_125);
 	tcase_add_test(tc, test_child_exec_status_not_found_is_127);
 	tcase_add_test(tc, test_child_exec_status_not_runnable_is_126);
@@ -800,28 +799,30 @@ child_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_child_start_runs_the_command);
 	tcase_add_test(tc,
-	               test_child_start_reports_enoent_for_an_unknown_command);
+		       test_child_start_reports_enoent_for_an_unknown_command);
 	tcase_add_test(tc, test_child_start_reports_enoent_for_a_missing_path);
 	tcase_add_test(
-	    tc, test_child_start_reports_enotdir_for_a_path_through_a_file);
+		tc, test_child_start_reports_enotdir_for_a_path_through_a_file);
 	tcase_add_test(tc, test_child_start_reports_eacces_for_a_directory);
 	tcase_add_test(
-	    tc, test_child_start_reports_eacces_for_a_file_not_executable);
+		tc, test_child_start_reports_eacces_for_a_file_not_executable);
 	tcase_add_test(tc, test_child_start_restores_the_signal_mask);
 	tcase_add_test(tc,
-	               test_child_start_restores_the_inherited_ignored_signals);
+		       test_child_start_restores_the_inherited_ignored_signals);
 	tcase_add_test(tc, test_child_start_new_session_makes_a_session_leader);
 	tcase_add_test(tc, test_child_start_without_new_session_stays_in_ours);
 	tcase_add_test(
-	    tc, test_child_start_does_not_exec_for_a_parent_already_gone);
+		tc, test_child_start_does_not_exec_for_a_parent_already_gone);
 	tcase_add_test(tc, test_child_start_command_dies_with_its_parent);
 	tcase_add_loop_test(
-	    tc, test_child_start_puts_the_pid_in_the_slot_before_the_command_runs,
-	    0, N(ways));
-	tcase_add_loop_test(tc, test_child_start_reports_a_failed_exec_either_way,
-	                    0, N(ways));
+		tc,
+		test_child_start_puts_the_pid_in_the_slot_before_the_command_runs,
+		0, N(ways));
+	tcase_add_loop_test(tc,
+			    test_child_start_reports_a_failed_exec_either_way,
+			    0, N(ways));
 	tcase_add_test(
-	    tc, test_child_start_fork_child_of_a_dead_parent_runs_nothing);
+		tc, test_child_start_fork_child_of_a_dead_parent_runs_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -128,7 +128,9 @@ START_TEST(test_front_relays_a_cancel_to_the_supervisor)
 			_exit(1);
 		}
 		_exit(si.si_code == SI_QUEUE && si.si_pid == me &&
-		      si.si_value.sival_int == me ? 100 : 2);
+				      si.si_value.sival_int == me ?
+			      100 :
+			      2);
 	}
 	/* Blocked, so pending until the front's loop reads it. */
 	ck_assert_int_eq(kill(me, SIGTERM), 0);
@@ -185,7 +187,8 @@ START_TEST(test_front_stops_the_run_when_the_supervisor_is_killed)
 	ck_assert_int_gt(command, 0);
 	test_capture_begin();
 	ck_assert_int_eq(front_run(r, sup), 125);
-	snprintf(cmd, sizeof(cmd), "supervise: supervisor process %d died "
+	snprintf(cmd, sizeof(cmd),
+		 "supervise: supervisor process %d died "
 		 "(SIGKILL); stopping 1 orphaned process with SIGTERM\n",
 		 (int)sup);
 	ck_assert_str_eq(test_capture_end(), cmd);
@@ -260,7 +263,8 @@ front_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_front_returns_the_supervisors_exit_status);
 	tcase_add_test(tc, test_front_relays_a_cancel_to_the_supervisor);
-	tcase_add_test(tc, test_front_stops_the_run_when_the_supervisor_is_killed);
+	tcase_add_test(tc,
+		       test_front_stops_the_run_when_the_supervisor_is_killed);
 	tcase_add_test(tc, test_front_leaves_what_the_supervisor_gave_up_on);
 	suite_add_tcase(s, tc);
 	return s;

@@ -24,15 +24,14 @@
 #include "log.h"
 
 static char dir[256];
-static char real[PATH_MAX];	/* dir, resolved */
-static char path[300];		/* dir/lk */
+static char real[PATH_MAX]; /* dir, resolved */
+static char path[300];	    /* dir/lk */
 static struct lock *locks;
 static int nlocks;
-static struct lock one;		/* a lock made by hand, or by lock_prepare */
-static int other = -1;		/* another open file description */
+static struct lock one; /* a lock made by hand, or by lock_prepare */
+static int other = -1;	/* another open file description */
 static pid_t waiter = -1;
 static mode_t saved_umask;
-
 
 /* Removes dir and everything in it (one level of subdirectories). */
 static void
@@ -47,7 +46,8 @@ remove_tree(const char *top)
 		return;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+		if (strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0) {
 			continue;
 		}
 		snprintf(sub, sizeof(sub), "%s/%s", top, e->d_name);
@@ -118,8 +118,8 @@ make_file(const char *p, const char *text)
 	close(fd);
 }
 
-#define ck_assert_contains(text, want)                                    \
-	ck_assert_msg(strstr((text), (want)) != NULL,                     \
+#define ck_assert_contains(text, want)                                         \
+	ck_assert_msg(strstr((text), (want)) != NULL,                          \
 		      "'%s' not found in:\n%s", (want), (text))
 
 /* ---- lock_prepare ---- */
@@ -224,8 +224,10 @@ START_TEST(test_lock_prepare_fails_for_a_missing_directory)
 
 	snprintf(good, sizeof(good), "%s/lk", dir);
 	snprintf(bad, sizeof(bad), "%s/nodir/lk", dir);
-	snprintf(want, sizeof(want), "supervise: cannot open lock file '%s': "
-		 "No such file or directory\n", bad);
+	snprintf(want, sizeof(want),
+		 "supervise: cannot open lock file '%s': "
+		 "No such file or directory\n",
+		 bad);
 	paths[0] = good;
 	paths[1] = bad;
 	test_capture_begin();
@@ -338,7 +340,8 @@ START_TEST(test_lock_open_refuses_a_device)
 	r = lock_open(&one);
 	err = test_capture_end();
 	ck_assert_int_eq(r, -1);
-	ck_assert_str_eq(err, "supervise: lock file '/dev/null' is not a "
+	ck_assert_str_eq(err,
+			 "supervise: lock file '/dev/null' is not a "
 			 "regular file\n");
 	ck_assert_int_eq(one.fd, -1);
 }
@@ -371,8 +374,10 @@ START_TEST(test_lock_open_fails_for_a_missing_directory)
 
 	snprintf(bad, sizeof(bad), "%s/nodir/lk", dir);
 	one.path = bad;
-	snprintf(want, sizeof(want), "supervise: cannot open lock file '%s': "
-		 "No such file or directory\n", bad);
+	snprintf(want, sizeof(want),
+		 "supervise: cannot open lock file '%s': "
+		 "No such file or directory\n",
+		 bad);
 	test_capture_begin();
 	r = lock_open(&one);
 	err = test_capture_end();
@@ -577,14 +582,16 @@ START_TEST(test_lock_holder_record_is_in_the_documented_format)
 	lock_write_holder(&one, 77, command);
 	n = pread(one.fd, text, sizeof(text) - 1, 0);
 	ck_assert_int_gt(n, 0);
-	snprintf(want, sizeof(want),
-		 "supervise-lock 1\npid 77\nhost %s\nsince %lld\ncommand sleep 30\n",
-		 host, (long long)before);
+	snprintf(
+		want, sizeof(want),
+		"supervise-lock 1\npid 77\nhost %s\nsince %lld\ncommand sleep 30\n",
+		host, (long long)before);
 	/* The second may have ticked over: compare around it. */
 	if (strcmp(text, want) != 0) {
 		snprintf(want, sizeof(want),
 			 "supervise-lock 1\npid 77\nhost %s\nsince %lld\n"
-			 "command sleep 30\n", host, (long long)before + 1);
+			 "command sleep 30\n",
+			 host, (long long)before + 1);
 	}
 	ck_assert_str_eq(text, want);
 }
@@ -592,8 +599,15 @@ END_TEST
 
 START_TEST(test_lock_holder_record_replaces_a_longer_one)
 {
-	char *longer[] = { "a-rather-long-command", "with", "many", "words",
-			   "to", "leave", "a", "tail", NULL };
+	char *longer[] = { "a-rather-long-command",
+			   "with",
+			   "many",
+			   "words",
+			   "to",
+			   "leave",
+			   "a",
+			   "tail",
+			   NULL };
 	char *shorter[] = { "x", NULL };
 	struct lock_holder h;
 	struct stat st;
@@ -613,8 +627,8 @@ END_TEST
 
 START_TEST(test_lock_holder_command_non_printables_become_question_marks)
 {
-	char *command[] = { "a\tb", "c\nd", "\x01\x7f", "caf\xc3\xa9", "e\rf",
-			    NULL };
+	char *command[] = { "a\tb",	   "c\nd", "\x01\x7f",
+			    "caf\xc3\xa9", "e\rf", NULL };
 	struct lock_holder h;
 
 	ck_assert_int_eq(lock_open(&one), 0);
@@ -655,7 +669,7 @@ END_TEST
 START_TEST(test_lock_parse_holder_reads_a_full_record)
 {
 	static const char rec[] = "supervise-lock 1\npid 9805\nhost vm\n"
-		"since 1700000000\ncommand sh -c echo run1\n";
+				  "since 1700000000\ncommand sh -c echo run1\n";
 	struct lock_holder h;
 
 	ck_assert_int_eq(lock_parse_holder(rec, sizeof(rec) - 1, &h), 0);
@@ -689,7 +703,10 @@ struct bad_record {
 	size_t len;
 };
 
-#define REC(s) { s, sizeof(s) - 1 }
+#define REC(s)                                                                 \
+	{                                                                      \
+		s, sizeof(s) - 1                                               \
+	}
 
 static const struct bad_record bad_records[] = {
 	REC(""),
@@ -725,15 +742,17 @@ START_TEST(test_lock_parse_holder_refuses_text_that_is_no_record)
 	int r;
 
 	r = lock_parse_holder(b->text, b->len, &h);
-	ck_assert_msg(r == -1, "record %d (%zu bytes) parsed: pid %ld, "
-		      "host '%s'", _i, b->len, h.pid, h.host);
+	ck_assert_msg(r == -1,
+		      "record %d (%zu bytes) parsed: pid %ld, "
+		      "host '%s'",
+		      _i, b->len, h.pid, h.host);
 }
 END_TEST
 
 START_TEST(test_lock_parse_holder_every_cut_of_a_record_is_safe)
 {
 	static const char rec[] = "supervise-lock 1\npid 4242\nhost vm\n"
-		"since 1700000000\ncommand sh -c echo run1\n";
+				  "since 1700000000\ncommand sh -c echo run1\n";
 	size_t len, pid_digit = strlen("supervise-lock 1\npid ");
 	struct lock_holder h;
 	char *copy;
@@ -763,9 +782,9 @@ START_TEST(test_lock_parse_holder_missing_fields_are_empty)
 {
 	static const char pid_only[] = "supervise-lock 1\npid 42\n";
 	static const char no_since[] = "supervise-lock 1\npid 42\nhost vm\n"
-		"command make\n";
+				       "command make\n";
 	static const char no_command[] = "supervise-lock 1\nhost vm\n"
-		"pid 42\nsince 1700000000\n";
+					 "pid 42\nsince 1700000000\n";
 	struct lock_holder h;
 
 	ck_assert_int_eq(lock_parse_holder(pid_only, sizeof(pid_only) - 1, &h),
@@ -783,8 +802,8 @@ START_TEST(test_lock_parse_holder_missing_fields_are_empty)
 	ck_assert_str_eq(h.command, "make");
 
 	/* In any order; the last line without its newline counts too. */
-	ck_assert_int_eq(lock_parse_holder(no_command,
-					   sizeof(no_command) - 2, &h),
+	ck_assert_int_eq(lock_parse_holder(no_command, sizeof(no_command) - 2,
+					   &h),
 			 0);
 	ck_assert_int_eq(h.pid, 42);
 	ck_assert_str_eq(h.host, "vm");
@@ -796,7 +815,7 @@ END_TEST
 START_TEST(test_lock_parse_holder_unknown_lines_are_skipped)
 {
 	static const char rec[] = "supervise-lock 1\nversion 7\nnoise\n"
-		"pid 42\nhostname nope\nhost vm\n";
+				  "pid 42\nhostname nope\nhost vm\n";
 	struct lock_holder h;
 
 	ck_assert_int_eq(lock_parse_holder(rec, sizeof(rec) - 1, &h), 0);
@@ -807,7 +826,8 @@ END_TEST
 
 START_TEST(test_lock_parse_holder_non_printables_become_question_marks)
 {
-	static const char rec[] = "supervise-lock 1\npid 42\nhost a\0b\x1b[31m\n"
+	static const char rec[] =
+		"supervise-lock 1\npid 42\nhost a\0b\x1b[31m\n"
 		"command x\ty\xff\r\n";
 	struct lock_holder h;
 
@@ -828,8 +848,10 @@ START_TEST(test_lock_parse_holder_cuts_very_long_fields)
 	longhost[sizeof(longhost) - 1] = '\0';
 	memset(longcmd, 'c', sizeof(longcmd) - 1);
 	longcmd[sizeof(longcmd) - 1] = '\0';
-	len = snprintf(rec, sizeof(rec), "supervise-lock 1\npid 42\nhost %s\n"
-		       "command %s\nsince 1700000000\n", longhost, longcmd);
+	len = snprintf(rec, sizeof(rec),
+		       "supervise-lock 1\npid 42\nhost %s\n"
+		       "command %s\nsince 1700000000\n",
+		       longhost, longcmd);
 	ck_assert_int_lt(len, (int)sizeof(rec));
 	memset(&h, 'x', sizeof(h));
 	ck_assert_int_eq(lock_parse_holder(rec, (size_t)len, &h), 0);
@@ -862,8 +884,10 @@ START_TEST(test_lock_describe_holder_formats_pid_host_since_command)
 	snprintf(h.host, sizeof(h.host), "host-a");
 	snprintf(h.command, sizeof(h.command), "abra app deploy");
 	hhmmss(h.since, when, sizeof(when));
-	snprintf(want, sizeof(want), "pid 4242 on host-a since %s: "
-		 "abra app deploy", when);
+	snprintf(want, sizeof(want),
+		 "pid 4242 on host-a since %s: "
+		 "abra app deploy",
+		 when);
 	ck_assert_ptr_eq(lock_describe_holder(&h, buf, sizeof(buf)), buf);
 	ck_assert_str_eq(buf, want);
 }
@@ -930,18 +954,20 @@ lockfile_suite(void)
 	tc = tcase_create("prepare");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_lock_prepare_sorts_by_absolute_path);
-	tcase_add_test(tc, test_lock_prepare_drops_duplicates_named_differently);
+	tcase_add_test(tc,
+		       test_lock_prepare_drops_duplicates_named_differently);
 	tcase_add_test(tc, test_lock_prepare_of_nothing_is_an_empty_list);
 	tcase_add_test(tc, test_lock_prepare_fails_for_a_missing_directory);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_lock_open_creates_a_missing_file_with_mode_0644);
+	tcase_add_test(tc,
+		       test_lock_open_creates_a_missing_file_with_mode_0644);
 	tcase_add_test(tc, test_lock_open_keeps_an_existing_file_and_its_text);
 	tcase_add_test(tc, test_lock_open_refuses_a_symbolic_link);
-	tcase_add_test(tc,
-	               test_lock_open_refuses_a_symbolic_link_to_a_regular_file);
+	tcase_add_test(
+		tc, test_lock_open_refuses_a_symbolic_link_to_a_regular_file);
 	tcase_add_test(tc, test_lock_open_refuses_a_fifo_without_hanging);
 	tcase_add_test(tc, test_lock_open_refuses_a_device);
 	tcase_add_test(tc, test_lock_open_refuses_a_directory);
@@ -951,15 +977,19 @@ lockfile_suite(void)
 	tc = tcase_create("take");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_lock_try_fails_while_another_description_holds_it);
-	tcase_add_test(tc, test_lock_try_is_taken_once_the_holder_closes_its_file);
+	tcase_add_test(tc,
+		       test_lock_try_fails_while_another_description_holds_it);
+	tcase_add_test(tc,
+		       test_lock_try_is_taken_once_the_holder_closes_its_file);
 	tcase_add_test(tc, test_lock_try_on_a_bad_descriptor_is_an_error);
 	tcase_add_test(tc, test_lock_is_current_until_the_file_is_unlinked);
-	tcase_add_test(tc, test_lock_is_current_until_a_file_is_renamed_over_it);
+	tcase_add_test(tc,
+		       test_lock_is_current_until_a_file_is_renamed_over_it);
 	tcase_add_test(tc, test_lock_is_current_not_for_a_symlink_to_it);
 	tcase_add_test(tc,
-	               test_lock_start_waiter_exits_0_once_the_holder_releases);
-	tcase_add_test(tc, test_lock_start_waiter_of_a_free_lock_exits_0_at_once);
+		       test_lock_start_waiter_exits_0_once_the_holder_releases);
+	tcase_add_test(tc,
+		       test_lock_start_waiter_of_a_free_lock_exits_0_at_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("holder");
@@ -967,8 +997,9 @@ lockfile_suite(void)
 	tcase_add_test(tc, test_lock_holder_round_trip_through_the_file);
 	tcase_add_test(tc, test_lock_holder_record_is_in_the_documented_format);
 	tcase_add_test(tc, test_lock_holder_record_replaces_a_longer_one);
-	tcase_add_test(tc,
-	               test_lock_holder_command_non_printables_become_question_marks);
+	tcase_add_test(
+		tc,
+		test_lock_holder_command_non_printables_become_question_marks);
 	tcase_add_test(tc, test_lock_holder_very_long_command_is_cut);
 	tcase_add_test(tc, test_lock_read_holder_of_an_empty_file_is_nothing);
 	tcase_add_test(tc, test_lock_describe_holder_of_a_written_record);
@@ -978,18 +1009,21 @@ lockfile_suite(void)
 	tc = tcase_create("record");
 	tcase_add_test(tc, test_lock_parse_holder_reads_a_full_record);
 	tcase_add_test(tc, test_lock_parse_holder_does_not_read_past_len);
-	tcase_add_loop_test(tc,
-	                    test_lock_parse_holder_refuses_text_that_is_no_record,
-	                    0, N(bad_records));
-	tcase_add_test(tc, test_lock_parse_holder_every_cut_of_a_record_is_safe);
+	tcase_add_loop_test(
+		tc, test_lock_parse_holder_refuses_text_that_is_no_record, 0,
+		N(bad_records));
+	tcase_add_test(tc,
+		       test_lock_parse_holder_every_cut_of_a_record_is_safe);
 	tcase_add_test(tc, test_lock_parse_holder_missing_fields_are_empty);
 	tcase_add_test(tc, test_lock_parse_holder_unknown_lines_are_skipped);
-	tcase_add_test(tc,
-	               test_lock_parse_holder_non_printables_become_question_marks);
+	tcase_add_test(
+		tc,
+		test_lock_parse_holder_non_printables_become_question_marks);
 	tcase_add_test(tc, test_lock_parse_holder_cuts_very_long_fields);
+	tcase_add_test(
+		tc, test_lock_describe_holder_formats_pid_host_since_command);
 	tcase_add_test(tc,
-	               test_lock_describe_holder_formats_pid_host_since_command);
-	tcase_add_test(tc, test_lock_describe_holder_leaves_out_what_is_unknown);
+		       test_lock_describe_holder_leaves_out_what_is_unknown);
 	tcase_add_test(tc, test_lock_describe_holder_truncates_to_the_buffer);
 	suite_add_tcase(s, tc);
 	return s;

@@ -96,7 +96,8 @@ START_TEST(test_lockwait_gives_up_at_the_deadline)
 	err = test_capture_end();
 	ck_assert_int_eq(r->sh->reason, REASON_LOCK_TIMEOUT);
 	ck_assert_ptr_nonnull(strstr(err, "supervise: waiting for lock "));
-	ck_assert_ptr_nonnull(strstr(err, "supervise: gave up waiting for lock "));
+	ck_assert_ptr_nonnull(
+		strstr(err, "supervise: gave up waiting for lock "));
 	ck_assert_uint_ge(r->locks[0].wait_ns, 200 * MS);
 	close(other);
 }
@@ -120,7 +121,8 @@ START_TEST(test_lockwait_cancel_ends_the_wait)
 	err = test_capture_end();
 	ck_assert_int_eq(r->sh->reason, REASON_CANCEL);
 	ck_assert_int_eq(r->sh->cancel_sig, SIGINT);
-	ck_assert_ptr_nonnull(strstr(err, "supervise: cancelled by SIGINT while "
+	ck_assert_ptr_nonnull(strstr(err,
+				     "supervise: cancelled by SIGINT while "
 				     "waiting for lock "));
 	close(other);
 }

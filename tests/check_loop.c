@@ -30,8 +30,8 @@ poll(struct pollfd *fds, nfds_t n, int timeout)
 		return -1;
 	}
 	if (real_poll == NULL) {
-		real_poll = (int (*)(struct pollfd *, nfds_t, int))
-			dlsym(RTLD_NEXT, "poll");
+		real_poll = (int (*)(struct pollfd *, nfds_t,
+				     int))dlsym(RTLD_NEXT, "poll");
 	}
 	return real_poll(fds, n, timeout);
 }
@@ -137,7 +137,8 @@ START_TEST(test_loop_add_refuses_past_the_table)
 
 	loop_init(&lp);
 	for (i = 0; i < LOOP_MAX_SOURCES; i++) {
-		ck_assert_int_eq(loop_add(&lp, 100 + i, POLLIN, count, NULL), 0);
+		ck_assert_int_eq(loop_add(&lp, 100 + i, POLLIN, count, NULL),
+				 0);
 	}
 	errno = 0;
 	ck_assert_int_eq(loop_add(&lp, 99, POLLIN, count, NULL), -1);
@@ -186,7 +187,8 @@ START_TEST(test_loop_poll_error_is_logged_once_and_backs_off)
 	ck_assert_int_eq(loop_turn(&lp, LOOP_NEVER), -1);
 	err = test_capture_end();
 	fail_poll_errno = 0;
-	ck_assert_str_eq(err, "supervise: cannot wait for events: Invalid "
+	ck_assert_str_eq(err,
+			 "supervise: cannot wait for events: Invalid "
 			 "argument\n");
 	/* Backed off each time, but no longer than 50 ms past a deadline. */
 	ck_assert_uint_ge(t1 - t0, 40 * MS);

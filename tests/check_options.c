@@ -44,10 +44,10 @@ parse(char **argv)
 }
 
 /* The run must fail with exactly this message (no "supervise: " prefix). */
-#define ck_assert_usage_error(argv, message)                              \
-	do {                                                              \
-		ck_assert_int_eq(parse(argv), OPTS_ERROR);                \
-		ck_assert_str_eq(err, message);                           \
+#define ck_assert_usage_error(argv, message)                                   \
+	do {                                                                   \
+		ck_assert_int_eq(parse(argv), OPTS_ERROR);                     \
+		ck_assert_str_eq(err, message);                                \
 	} while (0)
 
 static void
@@ -130,8 +130,7 @@ START_TEST(test_options_flags_short_and_long)
 	ck_assert(opts.foreground);
 	ck_assert_int_eq(parse(ARGV("--preserve-status", "cmd")), OPTS_RUN);
 	ck_assert(opts.preserve_status);
-	ck_assert_int_eq(parse(ARGV("--ignore-parent-death", "cmd")),
-			 OPTS_RUN);
+	ck_assert_int_eq(parse(ARGV("--ignore-parent-death", "cmd")), OPTS_RUN);
 	ck_assert(opts.ignore_parent_death);
 	ck_assert_int_eq(parse(ARGV("-q", "cmd")), OPTS_RUN);
 	ck_assert_int_eq(opts.verbosity, -1);
@@ -267,8 +266,14 @@ END_TEST
 
 /* Every long option that takes no argument, as the user may give it. */
 static const char *const flag_options[] = {
-	"foreground", "help", "ignore-parent-death", "no-new-privs",
-	"preserve-status", "quiet", "verbose", "version",
+	"foreground",
+	"help",
+	"ignore-parent-death",
+	"no-new-privs",
+	"preserve-status",
+	"quiet",
+	"verbose",
+	"version",
 };
 
 /*
@@ -303,8 +308,7 @@ START_TEST(test_options_argument_to_an_abbreviated_flag_is_named_as_typed)
 	ck_assert_usage_error(ARGV("--ign=1", "cmd"),
 			      "option '--ign' doesn't allow an argument");
 	/* Still ambiguous (--verbose, --version): not named as either. */
-	ck_assert_usage_error(ARGV("--ver=1", "cmd"),
-			      "unknown option '--ver'");
+	ck_assert_usage_error(ARGV("--ver=1", "cmd"), "unknown option '--ver'");
 }
 END_TEST
 
@@ -340,8 +344,7 @@ START_TEST(test_options_invalid_duration_is_quoted)
 			      "invalid duration 'abc'");
 	ck_assert_usage_error(ARGV("--timeout=-1", "cmd"),
 			      "invalid duration '-1'");
-	ck_assert_usage_error(ARGV("-k", "1x", "cmd"),
-			      "invalid duration '1x'");
+	ck_assert_usage_error(ARGV("-k", "1x", "cmd"), "invalid duration '1x'");
 	ck_assert_usage_error(ARGV("--kill-after", "", "cmd"),
 			      "invalid duration ''");
 }
@@ -349,8 +352,7 @@ END_TEST
 
 START_TEST(test_options_invalid_signal_is_quoted)
 {
-	ck_assert_usage_error(ARGV("-s", "foo", "cmd"),
-			      "invalid signal 'foo'");
+	ck_assert_usage_error(ARGV("-s", "foo", "cmd"), "invalid signal 'foo'");
 	ck_assert_usage_error(ARGV("--signal=65", "cmd"),
 			      "invalid signal '65'");
 	ck_assert_usage_error(ARGV("-s", "", "cmd"), "invalid signal ''");
@@ -496,7 +498,7 @@ options_suite(void)
 	tcase_add_test(tc, test_options_all_together);
 	tcase_add_test(tc, test_options_double_dash_ends_the_options);
 	tcase_add_test(tc,
-	               test_options_after_command_reach_the_command_untouched);
+		       test_options_after_command_reach_the_command_untouched);
 	tcase_add_test(tc, test_options_single_dash_is_a_command);
 	tcase_add_test(tc, test_options_help_wins_over_a_command);
 	tcase_add_test(tc, test_options_version_wins_over_a_command);
@@ -508,19 +510,21 @@ options_suite(void)
 	tcase_add_test(tc, test_options_missing_command_is_an_error);
 	tcase_add_test(tc, test_options_unknown_short_option_is_named);
 	tcase_add_test(
-	    tc, test_options_unknown_short_option_after_a_long_one_is_named);
+		tc,
+		test_options_unknown_short_option_after_a_long_one_is_named);
 	tcase_add_test(tc, test_options_unknown_long_option_is_named);
 	tcase_add_loop_test(tc, test_options_argument_to_a_flag_is_refused, 0,
-	                    N(flag_options));
+			    N(flag_options));
 	tcase_add_test(
-	    tc, test_options_argument_to_an_abbreviated_flag_is_named_as_typed);
+		tc,
+		test_options_argument_to_an_abbreviated_flag_is_named_as_typed);
 	tcase_add_test(tc, test_options_missing_argument_short);
 	tcase_add_test(tc, test_options_missing_argument_long);
 	tcase_add_test(tc, test_options_invalid_duration_is_quoted);
 	tcase_add_test(tc, test_options_invalid_signal_is_quoted);
 	tcase_add_test(tc, test_options_invalid_pid_is_quoted);
 	tcase_add_loop_test(tc, test_options_signal_that_cannot_stop_is_refused,
-	                    0, N(refused_signals));
+			    0, N(refused_signals));
 	tcase_add_test(tc, test_options_first_error_is_reported);
 	tcase_add_test(tc, test_options_error_text_fits_a_small_buffer);
 	tcase_add_test(tc, test_options_never_print);

@@ -48,8 +48,8 @@ START_TEST(test_parse_duration_accepts_valid_text)
 	const struct duration_case *c = &valid_durations[_i];
 	uint64_t ns = 12345;
 
-	ck_assert_msg(parse_duration(c->text, &ns) == 0,
-		      "'%s' was refused", c->text);
+	ck_assert_msg(parse_duration(c->text, &ns) == 0, "'%s' was refused",
+		      c->text);
 	ck_assert_msg(ns == c->ns, "'%s' gave %llu ns, not %llu", c->text,
 		      (unsigned long long)ns, (unsigned long long)c->ns);
 }
@@ -69,17 +69,16 @@ START_TEST(test_parse_duration_never_rounds_a_tiny_value_to_zero)
 	const char *text = tiny_durations[_i];
 	uint64_t ns = 0;
 
-	ck_assert_msg(parse_duration(text, &ns) == 0, "'%s' was refused",
-		      text);
+	ck_assert_msg(parse_duration(text, &ns) == 0, "'%s' was refused", text);
 	ck_assert_msg(ns == 1, "'%s' gave %llu ns, not 1", text,
 		      (unsigned long long)ns);
 }
 END_TEST
 
 static const char *const invalid_durations[] = {
-	"", "abc", "-1", "+1", "-0", "1e3", " 1", "1 ", "1s ", "1 s", "1x",
-	"1..2", "1.5.5", ".", "ms", "s", "inf", "nan", "1sec", "1ms5",
-	"0x10", "1,5",
+	"",    "abc", "-1",   "+1",   "-0",    "1e3", " 1", "1 ",
+	"1s ", "1 s", "1x",   "1..2", "1.5.5", ".",   "ms", "s",
+	"inf", "nan", "1sec", "1ms5", "0x10",  "1,5",
 };
 
 START_TEST(test_parse_duration_rejects_malformed_text)
@@ -121,8 +120,7 @@ START_TEST(test_parse_duration_saturates_huge_values_to_forever)
 	const char *text = huge_durations[_i];
 	uint64_t ns = 0;
 
-	ck_assert_msg(parse_duration(text, &ns) == 0, "'%s' was refused",
-		      text);
+	ck_assert_msg(parse_duration(text, &ns) == 0, "'%s' was refused", text);
 	ck_assert_msg(ns == DURATION_FOREVER, "'%s' gave %llu ns, not forever",
 		      text, (unsigned long long)ns);
 }
@@ -211,9 +209,14 @@ START_TEST(test_parse_signal_accepts_io_and_poll_for_sigio)
 END_TEST
 
 static const char *const invalid_signals[] = {
-	"65", "", "SIG", "FOO", "SIGFOO", "-1", "+15", "15x", " 15", "15 ",
-	" TERM", "TERM ", "SIGSIGTERM", "99999999999999999999", "0x0f",
-	"signal 15",
+	"65",	      "",
+	"SIG",	      "FOO",
+	"SIGFOO",     "-1",
+	"+15",	      "15x",
+	" 15",	      "15 ",
+	" TERM",      "TERM ",
+	"SIGSIGTERM", "99999999999999999999",
+	"0x0f",	      "signal 15",
 };
 
 START_TEST(test_parse_signal_rejects_invalid_text)
@@ -236,8 +239,7 @@ START_TEST(test_sig_name_gives_the_usual_names)
 	ck_assert_str_eq(sig_name(SIGRTMIN + 2, buf, sizeof(buf)),
 			 "SIGRTMIN+2");
 	ck_assert_str_eq(sig_name(0, buf, sizeof(buf)), "signal 0");
-	ck_assert_str_eq(sig_name(SIGRTMAX + 1, buf, sizeof(buf)),
-			 "signal 65");
+	ck_assert_str_eq(sig_name(SIGRTMAX + 1, buf, sizeof(buf)), "signal 65");
 	ck_assert_str_eq(sig_name(-1, buf, sizeof(buf)), "signal -1");
 }
 END_TEST
@@ -351,8 +353,9 @@ START_TEST(test_parse_pid_accepts_positive_numbers)
 END_TEST
 
 static const char *const invalid_pids[] = {
-	"0", "-1", "", "x", "12x", " 1", "1 ", "+1", "2147483648",
-	"99999999999999999999", "0x10",
+	"0",	"-1", "",   "x",	  "12x",
+	" 1",	"1 ", "+1", "2147483648", "99999999999999999999",
+	"0x10",
 };
 
 START_TEST(test_parse_pid_rejects_invalid_text)
@@ -374,26 +377,26 @@ parse_suite(void)
 
 	tc = tcase_create("duration");
 	tcase_add_loop_test(tc, test_parse_duration_accepts_valid_text, 0,
-	                    N(valid_durations));
+			    N(valid_durations));
 	tcase_add_loop_test(
-	    tc, test_parse_duration_never_rounds_a_tiny_value_to_zero, 0,
-	    N(tiny_durations));
+		tc, test_parse_duration_never_rounds_a_tiny_value_to_zero, 0,
+		N(tiny_durations));
 	tcase_add_loop_test(tc, test_parse_duration_rejects_malformed_text, 0,
-	                    N(invalid_durations));
+			    N(invalid_durations));
 	tcase_add_loop_test(
-	    tc, test_parse_duration_saturates_huge_values_to_forever, 0,
-	    N(huge_durations));
+		tc, test_parse_duration_saturates_huge_values_to_forever, 0,
+		N(huge_durations));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("signal");
 	tcase_add_loop_test(tc, test_parse_signal_accepts_names_and_numbers, 0,
-	                    N(fixed_signals));
+			    N(fixed_signals));
 	tcase_add_test(tc, test_parse_signal_accepts_realtime_names);
 	tcase_add_test(tc,
-	               test_parse_signal_rejects_realtime_names_out_of_range);
+		       test_parse_signal_rejects_realtime_names_out_of_range);
 	tcase_add_test(tc, test_parse_signal_accepts_io_and_poll_for_sigio);
 	tcase_add_loop_test(tc, test_parse_signal_rejects_invalid_text, 0,
-	                    N(invalid_signals));
+			    N(invalid_signals));
 	tcase_add_test(tc, test_sig_name_gives_the_usual_names);
 	tcase_add_test(tc, test_sig_name_reads_back_with_parse_signal);
 	tcase_add_test(tc, test_sig_name_truncates_to_the_buffer);
@@ -401,18 +404,18 @@ parse_suite(void)
 
 	tc = tcase_create("fmt_duration");
 	tcase_add_loop_test(tc, test_fmt_duration_formats_for_humans, 0,
-	                    N(formatted));
+			    N(formatted));
 	tcase_add_test(
-	    tc, test_fmt_duration_writes_minutes_and_seconds_as_in_parse_h);
+		tc, test_fmt_duration_writes_minutes_and_seconds_as_in_parse_h);
 	tcase_add_loop_test(tc, test_fmt_duration_never_uses_exponent_notation,
-	                    0, N(unround_durations));
+			    0, N(unround_durations));
 	tcase_add_test(tc, test_fmt_duration_truncates_to_the_buffer);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pid");
 	tcase_add_test(tc, test_parse_pid_accepts_positive_numbers);
 	tcase_add_loop_test(tc, test_parse_pid_rejects_invalid_text, 0,
-	                    N(invalid_pids));
+			    N(invalid_pids));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -67,7 +67,8 @@ START_TEST(test_run_event_is_always_one_event)
 		for (status = 0; status < 256; status++) {
 			e = run_event((enum run_reason)reason, status);
 			ck_assert_msg(e == EVENT_TIMEOUT || e == EVENT_CANCEL ||
-				      e == EVENT_FAILURE || e == EVENT_SUCCESS,
+					      e == EVENT_FAILURE ||
+					      e == EVENT_SUCCESS,
 				      "reason %d, status %d: %u", reason,
 				      status, e);
 		}
@@ -93,9 +94,9 @@ START_TEST(test_run_reason_name_gives_the_supervise_reason_values)
 		name = run_reason_name((enum run_reason)reason);
 		ck_assert_ptr_nonnull(name);
 		ck_assert_msg(strcmp(name, "timeout") == 0 ||
-			      strcmp(name, "cancel") == 0 ||
-			      strcmp(name, "parent-death") == 0 ||
-			      strcmp(name, "exit") == 0,
+				      strcmp(name, "cancel") == 0 ||
+				      strcmp(name, "parent-death") == 0 ||
+				      strcmp(name, "exit") == 0,
 			      "reason %d is '%s'", reason, name);
 	}
 }
@@ -218,16 +219,18 @@ run_suite(void)
 
 	tc = tcase_create("event");
 	tcase_add_loop_test(tc, test_run_event_for_each_reason_and_status, 0,
-	                    N(event_cases));
+			    N(event_cases));
 	tcase_add_test(tc, test_run_event_is_always_one_event);
-	tcase_add_test(tc, test_run_reason_name_gives_the_supervise_reason_values);
+	tcase_add_test(tc,
+		       test_run_reason_name_gives_the_supervise_reason_values);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("command_status");
 	tcase_add_test(tc, test_run_command_status_not_started);
-	tcase_add_test(tc, test_run_command_status_running_is_killed_by_sigkill);
+	tcase_add_test(tc,
+		       test_run_command_status_running_is_killed_by_sigkill);
 	tcase_add_loop_test(tc, test_run_command_status_exited, 0,
-	                    N(exit_codes));
+			    N(exit_codes));
 	tcase_add_test(tc, test_run_command_status_signaled);
 	tcase_add_test(tc, test_run_command_status_truncates_to_the_buffer);
 	suite_add_tcase(s, tc);

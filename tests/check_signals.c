@@ -90,8 +90,9 @@ handler_of(int sig)
 START_TEST(test_signals_setup_blocks_and_handles_the_handled_set)
 {
 	const int sigs[] = {
-		SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2,
-		SIGWINCH, SIGCHLD, SIG_PARENT_DEATH, SIG_FRONT_DEATH,
+		SIGTERM, SIGINT,	   SIGHUP,	    SIGQUIT,
+		SIGALRM, SIGUSR1,	   SIGUSR2,	    SIGWINCH,
+		SIGCHLD, SIG_PARENT_DEATH, SIG_FRONT_DEATH,
 	};
 	size_t i;
 
@@ -128,7 +129,7 @@ END_TEST
 START_TEST(test_signals_setup_leaves_sigsegv_fatal)
 {
 	if (!test_forks()) {
-		return;	/* would kill the runner */
+		return; /* would kill the runner */
 	}
 	signal(SIGSEGV, SIG_DFL);
 	ck_assert_int_eq(sig_setup(&ss), 0);
@@ -164,8 +165,8 @@ END_TEST
 START_TEST(test_signals_every_ignored_optional_signal_stays_ignored)
 {
 	const int optional[] = {
-		SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2,
-		SIGWINCH,
+		SIGTERM, SIGINT,  SIGHUP,  SIGQUIT,
+		SIGALRM, SIGUSR1, SIGUSR2, SIGWINCH,
 	};
 	size_t i;
 
@@ -253,7 +254,7 @@ START_TEST(test_signals_restore_makes_sigpipe_fatal_again)
 	int fds[2];
 
 	if (!test_forks()) {
-		return;	/* would kill the runner */
+		return; /* would kill the runner */
 	}
 	ck_assert_int_eq(sig_setup(&ss), 0);
 	sig_restore(&ss);
@@ -292,7 +293,7 @@ END_TEST
 START_TEST(test_signals_restore_delivers_a_pending_signal)
 {
 	if (!test_forks()) {
-		return;	/* would kill the runner */
+		return; /* would kill the runner */
 	}
 	ck_assert_int_eq(sig_setup(&ss), 0);
 	ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
@@ -448,26 +449,26 @@ signals_suite(void)
 	tc = tcase_create("setup");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc,
-	               test_signals_setup_blocks_and_handles_the_handled_set);
+		       test_signals_setup_blocks_and_handles_the_handled_set);
 	tcase_add_test(tc, test_signals_setup_leaves_fault_signals_unblocked);
 	tcase_add_test_raise_signal(tc, test_signals_setup_leaves_sigsegv_fatal,
-	                            SIGSEGV);
+				    SIGSEGV);
 	tcase_add_test(tc,
-	               test_signals_setup_opens_a_nonblocking_cloexec_signalfd);
+		       test_signals_setup_opens_a_nonblocking_cloexec_signalfd);
 	tcase_add_test(tc, test_signals_ignored_sigint_is_not_handled);
 	tcase_add_test(
-	    tc, test_signals_every_ignored_optional_signal_stays_ignored);
+		tc, test_signals_every_ignored_optional_signal_stays_ignored);
 	tcase_add_test(tc, test_signals_setup_makes_an_ignored_sigchld_default);
 	tcase_add_test(tc, test_signals_default_sigchld_is_left_alone);
 	tcase_add_test(
-	    tc, test_signals_setup_ignores_sigpipe_and_restore_resets_it);
+		tc, test_signals_setup_ignores_sigpipe_and_restore_resets_it);
 	tcase_add_test(
-	    tc, test_signals_ignored_sigpipe_stays_ignored_after_restore);
+		tc, test_signals_ignored_sigpipe_stays_ignored_after_restore);
 	tcase_add_test_raise_signal(
-	    tc, test_signals_restore_makes_sigpipe_fatal_again, SIGPIPE);
+		tc, test_signals_restore_makes_sigpipe_fatal_again, SIGPIPE);
 	tcase_add_test(tc, test_signals_restore_puts_back_the_original_mask);
 	tcase_add_test_raise_signal(
-	    tc, test_signals_restore_delivers_a_pending_signal, SIGTERM);
+		tc, test_signals_restore_delivers_a_pending_signal, SIGTERM);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("read_wait");
@@ -477,7 +478,7 @@ signals_suite(void)
 	tcase_add_test(tc, test_signals_read_returns_a_raised_signal);
 	tcase_add_test(tc, test_signals_read_tells_who_sent_the_signal);
 	tcase_add_test(tc,
-	               test_signals_read_returns_sigchld_of_an_exited_child);
+		       test_signals_read_returns_sigchld_of_an_exited_child);
 	tcase_add_test(tc, test_signals_wait_with_a_past_deadline_returns_0);
 	tcase_add_test(tc, test_signals_wait_with_a_pending_signal_returns_1);
 	tcase_add_test(tc, test_signals_wait_sleeps_until_the_deadline);

@@ -31,7 +31,7 @@
 #define SEC UINT64_C(1000000000)
 
 static char dir[256];
-static char file[300];		/* dir/status.json */
+static char file[300]; /* dir/status.json */
 static struct json_buf jb;
 static struct status_target target;
 static struct status_info info;
@@ -45,8 +45,8 @@ static int saved_cwd = -1;
  * EIO instead of syncing.
  */
 struct call {
-	char what[16];		/* "fsync file", "fsync dir", "rename" */
-	dev_t dev;		/* what was synced or renamed */
+	char what[16]; /* "fsync file", "fsync dir", "rename" */
+	dev_t dev;     /* what was synced or renamed */
 	ino_t ino;
 };
 
@@ -121,8 +121,8 @@ teardown(void)
 	rmdir(dir);
 }
 
-#define ck_assert_contains(text, want)                                    \
-	ck_assert_msg(strstr((text), (want)) != NULL,                     \
+#define ck_assert_contains(text, want)                                         \
+	ck_assert_msg(strstr((text), (want)) != NULL,                          \
 		      "'%s' not found in:\n%s", (want), (text))
 
 /* ---- json_string ---- */
@@ -130,10 +130,13 @@ teardown(void)
 struct json_case {
 	const char *in;
 	size_t len;
-	const char *out;	/* with its quotes */
+	const char *out; /* with its quotes */
 };
 
-#define J(in, out) { in, sizeof(in) - 1, out }
+#define J(in, out)                                                             \
+	{                                                                      \
+		in, sizeof(in) - 1, out                                        \
+	}
 
 static const struct json_case json_cases[] = {
 	J("", "\"\""),
@@ -148,7 +151,9 @@ static const struct json_case json_cases[] = {
 	J("a\nb\tc", "\"a\\nb\\tc\""),
 	J("\x01", "\"\\u0001\""),
 	J("\x00", "\"\\u0000\""),
-	J("a\x00" "b", "\"a\\u0000b\""),
+	J("a\x00"
+	  "b",
+	  "\"a\\u0000b\""),
 	J("\r", "\"\\u000d\""),
 	J("\b\f", "\"\\u0008\\u000c\""),
 	J("\x1b[0m", "\"\\u001b[0m\""),
@@ -169,7 +174,9 @@ static const struct json_case json_cases[] = {
 	J("\xe6\x97\xa5\xe6\x9c\xac", "\"\xe6\x97\xa5\xe6\x9c\xac\""),
 	/* Invalid: each byte that is not part of a valid sequence. */
 	J("\x80", "\"\\ufffd\""),
-	J("a\xbf" "b", "\"a\\ufffdb\""),
+	J("a\xbf"
+	  "b",
+	  "\"a\\ufffdb\""),
 	J("\xff", "\"\\ufffd\""),
 	J("\xfe\xff", "\"\\ufffd\\ufffd\""),
 	J("\xc0\xaf", "\"\\ufffd\\ufffd\""),
@@ -181,12 +188,13 @@ static const struct json_case json_cases[] = {
 	J("x\xe2\x82", "\"x\\ufffd\\ufffd\""),
 	J("\xe2\x82x", "\"\\ufffd\\ufffdx\""),
 	J("\xc3", "\"\\ufffd\""),
-	J("\xc3" "A", "\"\\ufffdA\""),
+	J("\xc3"
+	  "A",
+	  "\"\\ufffdA\""),
 	J("\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\""),
 	J("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""),
 	J("\xf5\x80\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""),
-	J("\xf8\x88\x80\x80\x80",
-	  "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""),
+	J("\xf8\x88\x80\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""),
 	/* A bad byte does not take a valid sequence after it along. */
 	J("\xe2\xc3\xa9", "\"\\ufffd\xc3\xa9\""),
 	J("\xc3\xc3\xa9", "\"\\ufffd\xc3\xa9\""),
@@ -240,10 +248,10 @@ END_TEST
 /* Each key comes once, in the documented order. */
 static const char *const keys[] = {
 	"{\"version\": ", "\"supervise_version\": ", "\"command\": ",
-	"\"pid\": ", "\"command_pid\": ", "\"started_at\": ",
-	"\"ended_at\": ", "\"duration_s\": ", "\"reason\": ", "\"signal\": ",
-	"\"exit_status\": ", "\"command_status\": ", "\"stop\": ",
-	"\"teardown\": ", "\"locks\": ",
+	"\"pid\": ",	  "\"command_pid\": ",	     "\"started_at\": ",
+	"\"ended_at\": ", "\"duration_s\": ",	     "\"reason\": ",
+	"\"signal\": ",	  "\"exit_status\": ",	     "\"command_status\": ",
+	"\"stop\": ",	  "\"teardown\": ",	     "\"locks\": ",
 };
 
 static void
@@ -254,8 +262,9 @@ ck_assert_keys_in_order(const char *text)
 
 	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		p = strstr(at, keys[k]);
-		ck_assert_msg(p != NULL, "key %s missing or out of order in:\n%s",
-			      keys[k], text);
+		ck_assert_msg(p != NULL,
+			      "key %s missing or out of order in:\n%s", keys[k],
+			      text);
 		at = p + strlen(keys[k]);
 	}
 }
@@ -322,7 +331,8 @@ START_TEST(test_status_json_of_a_timeout_before_the_command_ended)
 	ck_assert_contains(jb.data, "\"stop\": null");
 	ck_assert_contains(jb.data, "\"teardown\": null");
 	ck_assert_contains(jb.data, "\"locks\": []");
-	ck_assert_str_eq(jb.data + jb.len - 27, "\"output_dropped_bytes\": 0}\n");
+	ck_assert_str_eq(jb.data + jb.len - 27,
+			 "\"output_dropped_bytes\": 0}\n");
 }
 END_TEST
 
@@ -338,14 +348,20 @@ START_TEST(test_status_json_times_are_rfc3339_utc_with_ms)
 	clock_gettime(CLOCK_REALTIME, &after);
 	p = strstr(jb.data, "\"ended_at\": \"");
 	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(sscanf(p, "\"ended_at\": \"%4d-%2d-%2dT%2d:%2d:%2d.%3dZ\"%n",
-				&y, &mo, &d, &h, &mi, &s, &ms, &n),
-			 7);
-	ck_assert_int_eq(n, (int)strlen("\"ended_at\": \"2026-11-27T00:17:15.439Z\""));
+	ck_assert_int_eq(
+		sscanf(p, "\"ended_at\": \"%4d-%2d-%2dT%2d:%2d:%2d.%3dZ\"%n",
+		       &y, &mo, &d, &h, &mi, &s, &ms, &n),
+		7);
+	ck_assert_int_eq(n,
+			 (int)strlen(
+				 "\"ended_at\": \"2026-11-27T00:17:15.439Z\""));
 	/* Between the two readings of the clock, to the second. */
 	{
-		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1,
-				 .tm_mday = d, .tm_hour = h, .tm_min = mi,
+		struct tm tm = { .tm_year = y - 1900,
+				 .tm_mon = mo - 1,
+				 .tm_mday = d,
+				 .tm_hour = h,
+				 .tm_min = mi,
 				 .tm_sec = s };
 		time_t t = timegm(&tm);
 
@@ -355,7 +371,8 @@ START_TEST(test_status_json_times_are_rfc3339_utc_with_ms)
 	/* The duration is the monotonic time since the start, in ms. */
 	ck_assert_contains(jb.data, "\"duration_s\": 1.5");
 	p = strstr(jb.data, "\"duration_s\": ");
-	ck_assert_int_eq(sscanf(p, "\"duration_s\": %d.%3d,%n", &s, &ms, &n), 2);
+	ck_assert_int_eq(sscanf(p, "\"duration_s\": %d.%3d,%n", &s, &ms, &n),
+			 2);
 	ck_assert_int_eq(s, 1);
 	ck_assert_int_ge(ms, 500);
 }
@@ -373,7 +390,7 @@ START_TEST(test_status_json_of_a_cancel_with_stop_teardown_and_locks)
 	locks[1].wait_ns = 0;
 	td.state = TD_DONE;
 	td.rec->reason = "cancel";
-	td.rec->wstatus = 0;		/* exit 0 */
+	td.rec->wstatus = 0; /* exit 0 */
 	td.rec->started = 10 * SEC;
 	td.ended = 10 * SEC + 250 * MS;
 	info.command = command;
@@ -382,7 +399,7 @@ START_TEST(test_status_json_of_a_cancel_with_stop_teardown_and_locks)
 	info.signal = SIGTERM;
 	info.exit_status = 143;
 	info.command_ended = true;
-	info.command_wstatus = 3 << 8;	/* exited 3 */
+	info.command_wstatus = 3 << 8; /* exited 3 */
 	info.stopped = true;
 	info.stop_signal = SIGTERM;
 	info.escalated = true;
@@ -398,18 +415,25 @@ START_TEST(test_status_json_of_a_cancel_with_stop_teardown_and_locks)
 	ck_assert_contains(jb.data,
 			   "\"command\": [\"a\\\"b\", \"\\ufffd\", \"x\\ny\"]");
 	ck_assert_contains(jb.data, "\"command_pid\": 200");
-	ck_assert_contains(jb.data, "\"reason\": \"cancel\", \"signal\": "
-			   "\"SIGTERM\", \"cause\": null, \"exit_status\": 143");
+	ck_assert_contains(
+		jb.data,
+		"\"reason\": \"cancel\", \"signal\": "
+		"\"SIGTERM\", \"cause\": null, \"exit_status\": 143");
 	ck_assert_contains(jb.data, "\"command_status\": {\"exited\": 3}");
-	ck_assert_contains(jb.data, "\"stop\": {\"signal\": \"SIGTERM\", "
-			   "\"escalated_to_kill\": true, "
-			   "\"processes_signaled\": 3, \"leftovers\": 0, \"unstoppable\": 0}");
-	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"cancel\", "
+	ck_assert_contains(
+		jb.data,
+		"\"stop\": {\"signal\": \"SIGTERM\", "
+		"\"escalated_to_kill\": true, "
+		"\"processes_signaled\": 3, \"leftovers\": 0, \"unstoppable\": 0}");
+	ck_assert_contains(jb.data,
+			   "\"teardown\": {\"reason\": \"cancel\", "
 			   "\"exit\": 0, \"signaled\": null, "
 			   "\"timed_out\": false, \"duration_s\": 0.250}");
-	ck_assert_contains(jb.data, "\"locks\": [{\"path\": \"/tmp/a.lock\", "
-			   "\"wait_s\": 1.500}, {\"path\": \"rel\\\"q.lock\", "
-			   "\"wait_s\": 0.000}], \"output_dropped_bytes\": 0}\n");
+	ck_assert_contains(
+		jb.data,
+		"\"locks\": [{\"path\": \"/tmp/a.lock\", "
+		"\"wait_s\": 1.500}, {\"path\": \"rel\\\"q.lock\", "
+		"\"wait_s\": 0.000}], \"output_dropped_bytes\": 0}\n");
 }
 END_TEST
 
@@ -417,7 +441,7 @@ START_TEST(test_status_json_of_a_signaled_command_and_a_killed_teardown)
 {
 	td.state = TD_DONE;
 	td.rec->reason = "timeout";
-	td.rec->wstatus = SIGKILL;	/* killed by SIGKILL */
+	td.rec->wstatus = SIGKILL; /* killed by SIGKILL */
 	td.rec->timed_out = true;
 	td.rec->started = 5 * SEC;
 	td.ended = 7 * SEC + 1 * MS;
@@ -435,13 +459,17 @@ START_TEST(test_status_json_of_a_signaled_command_and_a_killed_teardown)
 	status_json(&jb, &info);
 	ck_assert_keys_in_order(jb.data);
 	ck_assert_balanced(jb.data);
-	ck_assert_contains(jb.data, "\"command_status\": {\"signaled\": "
+	ck_assert_contains(jb.data,
+			   "\"command_status\": {\"signaled\": "
 			   "\"SIGKILL\"}");
 	ck_assert_contains(jb.data, "\"reason\": \"exit\", \"signal\": null");
-	ck_assert_contains(jb.data, "\"stop\": {\"signal\": \"SIGINT\", "
-			   "\"escalated_to_kill\": false, "
-			   "\"processes_signaled\": 1, \"leftovers\": 2, \"unstoppable\": 0}");
-	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"timeout\", "
+	ck_assert_contains(
+		jb.data,
+		"\"stop\": {\"signal\": \"SIGINT\", "
+		"\"escalated_to_kill\": false, "
+		"\"processes_signaled\": 1, \"leftovers\": 2, \"unstoppable\": 0}");
+	ck_assert_contains(jb.data,
+			   "\"teardown\": {\"reason\": \"timeout\", "
 			   "\"exit\": null, \"signaled\": \"SIGKILL\", "
 			   "\"timed_out\": true, \"duration_s\": 2.001}");
 }
@@ -455,7 +483,8 @@ START_TEST(test_status_json_of_a_teardown_that_could_not_start)
 	td.rec->wstatus = 0;
 	info.td = &td;
 	status_json(&jb, &info);
-	ck_assert_contains(jb.data, "\"teardown\": {\"reason\": \"exit\", "
+	ck_assert_contains(jb.data,
+			   "\"teardown\": {\"reason\": \"exit\", "
 			   "\"exit\": null, \"signaled\": null, "
 			   "\"timed_out\": false, \"duration_s\": 0.000}");
 }
@@ -501,11 +530,12 @@ count_entries(const char *d, const char *prefix)
 
 	ck_assert_ptr_nonnull(h);
 	while ((e = readdir(h)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+		if (strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0) {
 			continue;
 		}
-		if (prefix == NULL || strncmp(e->d_name, prefix,
-					      strlen(prefix)) == 0) {
+		if (prefix == NULL ||
+		    strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
 			n++;
 		}
 	}
@@ -605,8 +635,10 @@ START_TEST(test_status_write_fails_for_a_missing_directory)
 	int r;
 
 	snprintf(bad, sizeof(bad), "%s/nodir/status.json", dir);
-	snprintf(want, sizeof(want), "supervise: cannot write status file "
-		 "'%s': No such file or directory\n", bad);
+	snprintf(want, sizeof(want),
+		 "supervise: cannot write status file "
+		 "'%s': No such file or directory\n",
+		 bad);
 	status_prepare(&target, bad);
 	ck_assert_int_eq(target.dir_fd, -1);
 	test_capture_begin();
@@ -666,12 +698,11 @@ END_TEST
 static int (*real_fsync)(int);
 static int (*real_renameat)(int, const char *, int, const char *);
 
-static void __attribute__((constructor))
-find_real_fsync_and_renameat(void)
+static void __attribute__((constructor)) find_real_fsync_and_renameat(void)
 {
 	real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-	real_renameat = (int (*)(int, const char *, int, const char *))dlsym(
-	    RTLD_NEXT, "renameat");
+	real_renameat = (int (*)(int, const char *, int,
+				 const char *))dlsym(RTLD_NEXT, "renameat");
 }
 
 static void
@@ -708,8 +739,8 @@ renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
 {
 	struct stat st;
 
-	if (record_calls && fstatat(olddir, oldpath, &st,
-				    AT_SYMLINK_NOFOLLOW) == 0) {
+	if (record_calls &&
+	    fstatat(olddir, oldpath, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		note_call("rename", &st);
 	}
 	return real_renameat(olddir, oldpath, newdir, newpath);
@@ -774,8 +805,10 @@ START_TEST(test_status_write_failed_file_sync_leaves_nothing)
 	const char *err;
 	int r;
 
-	snprintf(want, sizeof(want), "supervise: cannot write status file "
-		 "'%s': Input/output error\n", file);
+	snprintf(want, sizeof(want),
+		 "supervise: cannot write status file "
+		 "'%s': Input/output error\n",
+		 file);
 	status_prepare(&target, file);
 	fail_fsync = 'f';
 	record_calls = true;
@@ -797,8 +830,10 @@ START_TEST(test_status_write_failed_directory_sync_is_reported)
 	const char *err;
 	int r;
 
-	snprintf(want, sizeof(want), "supervise: cannot sync the directory of "
-		 "status file '%s': Input/output error\n", file);
+	snprintf(want, sizeof(want),
+		 "supervise: cannot sync the directory of "
+		 "status file '%s': Input/output error\n",
+		 file);
 	status_prepare(&target, file);
 	fail_fsync = 'd';
 	record_calls = true;
@@ -822,7 +857,7 @@ open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
-	int n = -1;	/* the directory's own */
+	int n = -1; /* the directory's own */
 
 	if (d == NULL) {
 		return -1;
@@ -838,7 +873,7 @@ open_fds(void)
 struct write_result {
 	int r;
 	int fds_before, fds_after;
-	int setup_errno;	/* 0, or why the limit could not be set */
+	int setup_errno; /* 0, or why the limit could not be set */
 };
 
 /*
@@ -882,7 +917,8 @@ START_TEST(test_status_write_failed_write_leaves_no_file_and_no_descriptor)
 		_exit(0);
 	}
 	close(fds[1]);
-	while ((n = read(fds[0], got + len, sizeof(got) - 1 - (size_t)len)) > 0) {
+	while ((n = read(fds[0], got + len, sizeof(got) - 1 - (size_t)len)) >
+	       0) {
 		len += n;
 	}
 	got[len] = '\0';
@@ -891,8 +927,10 @@ START_TEST(test_status_write_failed_write_leaves_no_file_and_no_descriptor)
 	ck_assert_msg(res->setup_errno == 0, "setting up: %s",
 		      strerror(res->setup_errno));
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	snprintf(want, sizeof(want), "supervise: cannot write status file "
-		 "'%s': File too large\n", file);
+	snprintf(want, sizeof(want),
+		 "supervise: cannot write status file "
+		 "'%s': File too large\n",
+		 file);
 	ck_assert_int_eq(res->r, -1);
 	ck_assert_str_eq(got, want);
 	ck_assert_int_ge(res->fds_before, 3);
@@ -913,19 +951,21 @@ status_suite(void)
 	tc = tcase_create("json_string");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_status_json_string_escapes_and_replaces, 0,
-	                    N(json_cases));
+			    N(json_cases));
 	tcase_add_test(tc, test_status_json_string_appends_to_the_buffer);
 	tcase_add_test(tc, test_status_json_string_reads_only_len_bytes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("record");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_status_json_of_a_timeout_before_the_command_ended);
-	tcase_add_test(tc, test_status_json_times_are_rfc3339_utc_with_ms);
 	tcase_add_test(tc,
-	               test_status_json_of_a_cancel_with_stop_teardown_and_locks);
+		       test_status_json_of_a_timeout_before_the_command_ended);
+	tcase_add_test(tc, test_status_json_times_are_rfc3339_utc_with_ms);
 	tcase_add_test(
-	    tc, test_status_json_of_a_signaled_command_and_a_killed_teardown);
+		tc, test_status_json_of_a_cancel_with_stop_teardown_and_locks);
+	tcase_add_test(
+		tc,
+		test_status_json_of_a_signaled_command_and_a_killed_teardown);
 	tcase_add_test(tc, test_status_json_of_a_teardown_that_could_not_start);
 	tcase_add_test(tc, test_status_json_idle_teardown_is_null);
 	suite_add_tcase(s, tc);
@@ -939,15 +979,18 @@ status_suite(void)
 	tcase_add_test(tc, test_status_write_fails_for_a_missing_directory);
 	tcase_add_test(tc, test_status_write_retries_a_directory_that_appeared);
 	tcase_add_test(tc, test_status_write_without_a_path_writes_nothing);
-	tcase_add_test(tc,
-	               test_status_write_relative_path_survives_a_change_of_cwd);
 	tcase_add_test(
-	    tc, test_status_write_syncs_the_file_then_renames_then_syncs_the_dir);
-	tcase_add_test(tc, test_status_write_syncs_a_directory_opened_at_the_end);
+		tc, test_status_write_relative_path_survives_a_change_of_cwd);
+	tcase_add_test(
+		tc,
+		test_status_write_syncs_the_file_then_renames_then_syncs_the_dir);
+	tcase_add_test(tc,
+		       test_status_write_syncs_a_directory_opened_at_the_end);
 	tcase_add_test(tc, test_status_write_failed_file_sync_leaves_nothing);
 	tcase_add_test(tc, test_status_write_failed_directory_sync_is_reported);
 	tcase_add_test(
-	    tc, test_status_write_failed_write_leaves_no_file_and_no_descriptor);
+		tc,
+		test_status_write_failed_write_leaves_no_file_and_no_descriptor);
 	suite_add_tcase(s, tc);
 	return s;
 }

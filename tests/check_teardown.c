@@ -133,8 +133,8 @@ slurp(const char *path)
 	return text;
 }
 
-#define ck_assert_contains(text, want)                                    \
-	ck_assert_msg(strstr((text), (want)) != NULL,                     \
+#define ck_assert_contains(text, want)                                         \
+	ck_assert_msg(strstr((text), (want)) != NULL,                          \
 		      "'%s' not found in:\n%s", (want), (text))
 
 /*
@@ -165,8 +165,10 @@ run_to_end(struct teardown *t, uint64_t limit)
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		/* No SIGCHLD here: look for the reap every few ms. */
-		poll(&pfd, 1, next <= now ? 0 :
-		     next - now < 5 * MS ? (int)((next - now) / MS) : 5);
+		poll(&pfd, 1,
+		     next <= now		 ? 0 :
+			     next - now < 5 * MS ? (int)((next - now) / MS) :
+						   5);
 	}
 }
 
@@ -226,8 +228,7 @@ struct race {
 };
 
 /* A racer: waits for the start, claims, exits 1 if it won, 0 if not. */
-static void __attribute__((noreturn))
-racer(struct race *r, int who)
+static void __attribute__((noreturn)) racer(struct race *r, int who)
 {
 	__atomic_add_fetch(&r->ready, 1, __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&r->go, __ATOMIC_SEQ_CST)) {
@@ -250,8 +251,9 @@ START_TEST(test_teardown_claim_two_processes_race_exactly_one_wins)
 		for (k = 0; k < 2; k++) {
 			pids[k] = fork();
 			if (pids[k] == 0) {
-				racer(r, k == 0 ? TEARDOWN_BY_SUPERVISOR :
-				      TEARDOWN_BY_FRONT);
+				racer(r,
+				      k == 0 ? TEARDOWN_BY_SUPERVISOR :
+					       TEARDOWN_BY_FRONT);
 			}
 			ck_assert_int_gt(pids[k], 0);
 		}
@@ -267,7 +269,7 @@ START_TEST(test_teardown_claim_two_processes_race_exactly_one_wins)
 			if (WEXITSTATUS(status) == 1) {
 				wins++;
 				who = k == 0 ? TEARDOWN_BY_SUPERVISOR :
-					TEARDOWN_BY_FRONT;
+					       TEARDOWN_BY_FRONT;
 			}
 		}
 		ck_assert_msg(wins == 1, "round %d: %d winners", round, wins);
@@ -280,7 +282,10 @@ END_TEST
 /* ---- teardown_is_due ---- */
 
 static const unsigned events[] = {
-	EVENT_TIMEOUT, EVENT_CANCEL, EVENT_FAILURE, EVENT_SUCCESS,
+	EVENT_TIMEOUT,
+	EVENT_CANCEL,
+	EVENT_FAILURE,
+	EVENT_SUCCESS,
 };
 
 START_TEST(test_teardown_is_due_for_exactly_the_events_asked)
@@ -364,7 +369,8 @@ START_TEST(test_teardown_prepare_without_a_command_still_checks_the_log)
 	snprintf(path, sizeof(path), "%s/nodir/teardown.log", dir);
 	snprintf(want, sizeof(want),
 		 "supervise: cannot open teardown log '%s': "
-		 "No such file or directory\n", path);
+		 "No such file or directory\n",
+		 path);
 	opt.teardown_log = path;
 	test_capture_begin();
 	r = teardown_prepare(&td, &opt, NULL);
@@ -436,7 +442,8 @@ START_TEST(test_teardown_prepare_fails_for_a_log_it_cannot_open)
 	snprintf(path, sizeof(path), "%s/nodir/teardown.log", dir);
 	snprintf(want, sizeof(want),
 		 "supervise: cannot open teardown log '%s': "
-		 "No such file or directory\n", path);
+		 "No such file or directory\n",
+		 path);
 	opt.teardown = "true";
 	opt.teardown_log = path;
 	test_capture_begin();
@@ -477,11 +484,11 @@ START_TEST(test_teardown_failed_only_for_a_bad_outcome)
 
 	memset(&t, 0, sizeof(t));
 	t.rec = &t.own;
-	t.rec->wstatus = 0;		/* exit 0 */
+	t.rec->wstatus = 0; /* exit 0 */
 	ck_assert(!teardown_failed(&t));
-	t.rec->wstatus = 3 << 8;	/* exit 3 */
+	t.rec->wstatus = 3 << 8; /* exit 3 */
 	ck_assert(teardown_failed(&t));
-	t.rec->wstatus = SIGKILL;	/* killed by SIGKILL */
+	t.rec->wstatus = SIGKILL; /* killed by SIGKILL */
 	ck_assert(teardown_failed(&t));
 	t.rec->wstatus = 0;
 	t.rec->timed_out = true;
@@ -500,7 +507,7 @@ START_TEST(test_teardown_runs_a_failing_command_and_logs_its_output)
 	uint64_t now;
 
 	if (!forked_supervisor()) {
-		return;	/* reaps any child: not in the shared runner */
+		return; /* reaps any child: not in the shared runner */
 	}
 	opt.teardown_log = logpath;
 	prepare("echo hi; exit 3");
@@ -525,7 +532,8 @@ START_TEST(test_teardown_runs_a_failing_command_and_logs_its_output)
 	ck_assert(teardown_failed(&td));
 	ck_assert_int_eq(td.out_fd, -1);
 	ck_assert_uint_eq(teardown_deadline(&td), UINT64_MAX);
-	ck_assert_contains(err, "supervise: teardown started (reason: timeout)\n");
+	ck_assert_contains(err,
+			   "supervise: teardown started (reason: timeout)\n");
 	ck_assert_contains(err, "\nhi\n");
 	ck_assert_contains(err, "supervise: teardown failed in ");
 	ck_assert_contains(err, " (exit 3)\n");
@@ -533,7 +541,8 @@ START_TEST(test_teardown_runs_a_failing_command_and_logs_its_output)
 	log = slurp(logpath);
 	ck_assert_msg(strncmp(log, "supervise: teardown started at ", 31) == 0,
 		      "log: %s", log);
-	ck_assert_contains(log, "Z (reason: timeout, pid 4242, command killed "
+	ck_assert_contains(log,
+			   "Z (reason: timeout, pid 4242, command killed "
 			   "by SIGTERM)\nhi\nsupervise: teardown failed in ");
 	ck_assert_contains(log, " (exit 3)\n");
 	/* The log ends with the result line. */
@@ -571,7 +580,7 @@ START_TEST(test_teardown_gets_the_supervise_environment)
 	FILE *f;
 
 	if (!forked_supervisor()) {
-		return;	/* changes the environment */
+		return; /* changes the environment */
 	}
 	/* A stale value from an outer supervise is replaced, not doubled. */
 	ck_assert_int_eq(setenv("SUPERVISE_REASON", "stale", 1), 0);
@@ -595,8 +604,10 @@ START_TEST(test_teardown_gets_the_supervise_environment)
 		} else if (strncmp(line, "SUPERVISE_EXIT_STATUS=", 22) == 0) {
 			ck_assert_str_eq(line, "SUPERVISE_EXIT_STATUS=124\n");
 			exit_status++;
-		} else if (strncmp(line, "SUPERVISE_COMMAND_STATUS=", 25) == 0) {
-			ck_assert_str_eq(line, "SUPERVISE_COMMAND_STATUS="
+		} else if (strncmp(line, "SUPERVISE_COMMAND_STATUS=", 25) ==
+			   0) {
+			ck_assert_str_eq(line,
+					 "SUPERVISE_COMMAND_STATUS="
 					 "killed by SIGTERM\n");
 			cmd_status++;
 		} else if (strncmp(line, "SUPERVISE_PID=", 14) == 0) {
@@ -621,7 +632,7 @@ START_TEST(test_teardown_runs_in_the_directory_of_prepare_with_no_stdin)
 	char command[400], real[PATH_MAX], want[PATH_MAX + 16];
 
 	if (!forked_supervisor()) {
-		return;	/* changes the working directory */
+		return; /* changes the working directory */
 	}
 	ck_assert_ptr_nonnull(realpath(dir, real));
 	ck_assert_int_eq(chdir(dir), 0);
@@ -664,9 +675,8 @@ START_TEST(test_teardown_timeout_stops_it_and_counts_as_failed)
 	pid = td.rec->pid;
 	run_to_end(&td, 8 * SEC);
 	err = test_capture_end();
-	ck_assert_msg(loop_now() - begin < 5 * SEC,
-		      "took %llu ms", (unsigned long long)
-		      ((loop_now() - begin) / MS));
+	ck_assert_msg(loop_now() - begin < 5 * SEC, "took %llu ms",
+		      (unsigned long long)((loop_now() - begin) / MS));
 	ck_assert(td.rec->timed_out);
 	ck_assert(teardown_failed(&td));
 	ck_assert(!teardown_alive(&td));
@@ -676,7 +686,8 @@ START_TEST(test_teardown_timeout_stops_it_and_counts_as_failed)
 	ck_assert_int_eq(kill(pid, 0), -1);
 	ck_assert_int_eq(errno, ESRCH);
 	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 0);
-	ck_assert_contains(err, "supervise: teardown timed out after 200ms; "
+	ck_assert_contains(err,
+			   "supervise: teardown timed out after 200ms; "
 			   "stopping it with SIGTERM\n");
 	ck_assert_contains(err, "supervise: teardown timed out in ");
 	ck_assert_contains(err, " (killed by SIGTERM)\n");
@@ -752,7 +763,8 @@ START_TEST(test_teardown_that_cannot_start_is_done_and_failed)
 	ck_assert(!teardown_alive(&td));
 	ck_assert_int_eq(td.rec->start_errno, EACCES);
 	ck_assert(teardown_failed(&td));
-	ck_assert_contains(err, "supervise: cannot start the teardown command: "
+	ck_assert_contains(err,
+			   "supervise: cannot start the teardown command: "
 			   "Permission denied\n");
 }
 END_TEST
@@ -768,39 +780,48 @@ teardown_suite(void)
 	tc = tcase_create("claim");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_teardown_claim_first_caller_wins_supervisor_first);
+	tcase_add_test(tc,
+		       test_teardown_claim_first_caller_wins_supervisor_first);
 	tcase_add_test(tc, test_teardown_claim_first_caller_wins_front_first);
 	tcase_add_test(tc,
-	               test_teardown_claim_two_processes_race_exactly_one_wins);
+		       test_teardown_claim_two_processes_race_exactly_one_wins);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prepare");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_loop_test(tc, test_teardown_is_due_for_exactly_the_events_asked,
-	                    0, N(events));
-	tcase_add_test(tc, test_teardown_is_due_never_without_a_teardown_command);
-	tcase_add_test(tc, test_teardown_prepare_without_a_command_holds_nothing);
+	tcase_add_loop_test(tc,
+			    test_teardown_is_due_for_exactly_the_events_asked,
+			    0, N(events));
 	tcase_add_test(tc,
-	               test_teardown_prepare_without_a_command_still_checks_the_log);
+		       test_teardown_is_due_never_without_a_teardown_command);
 	tcase_add_test(tc,
-	               test_teardown_prepare_opens_the_shell_the_cwd_and_the_log);
+		       test_teardown_prepare_without_a_command_holds_nothing);
+	tcase_add_test(
+		tc,
+		test_teardown_prepare_without_a_command_still_checks_the_log);
+	tcase_add_test(
+		tc, test_teardown_prepare_opens_the_shell_the_cwd_and_the_log);
 	tcase_add_test(tc, test_teardown_prepare_appends_to_an_existing_log);
-	tcase_add_test(tc, test_teardown_prepare_fails_for_a_log_it_cannot_open);
 	tcase_add_test(tc,
-	               test_teardown_prepare_fails_for_a_log_that_is_a_directory);
+		       test_teardown_prepare_fails_for_a_log_it_cannot_open);
+	tcase_add_test(
+		tc, test_teardown_prepare_fails_for_a_log_that_is_a_directory);
 	tcase_add_test(tc, test_teardown_failed_only_for_a_bad_outcome);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("run");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_teardown_runs_a_failing_command_and_logs_its_output);
+	tcase_add_test(
+		tc, test_teardown_runs_a_failing_command_and_logs_its_output);
 	tcase_add_test(tc, test_teardown_that_exits_0_has_not_failed);
 	tcase_add_test(tc, test_teardown_gets_the_supervise_environment);
-	tcase_add_test(tc,
-	               test_teardown_runs_in_the_directory_of_prepare_with_no_stdin);
+	tcase_add_test(
+		tc,
+		test_teardown_runs_in_the_directory_of_prepare_with_no_stdin);
 	tcase_add_test(tc, test_teardown_timeout_stops_it_and_counts_as_failed);
-	tcase_add_test(tc, test_teardown_timeout_with_kill_after_0_uses_sigkill);
+	tcase_add_test(tc,
+		       test_teardown_timeout_with_kill_after_0_uses_sigkill);
 	tcase_add_test(tc, test_teardown_leftovers_are_stopped_when_it_exits);
 	tcase_add_test(tc, test_teardown_that_cannot_start_is_done_and_failed);
 	suite_add_tcase(s, tc);

@@ -38,7 +38,7 @@
 
 /* How a helper sets itself up before it says it is ready. */
 enum {
-	H_IGNORE_TERM = 1 << 0,	/* only SIGKILL ends it */
+	H_IGNORE_TERM = 1 << 0, /* only SIGKILL ends it */
 	H_SETSID = 1 << 1,	/* leaves our session, as a daemon does */
 	H_OWN_GROUP = 1 << 2,	/* leads a process group of its own */
 };
@@ -111,8 +111,14 @@ static bool
 ends_by_default(int sig)
 {
 	switch (sig) {
-	case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
-	case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+	case SIGCHLD:
+	case SIGCONT:
+	case SIGURG:
+	case SIGWINCH:
+	case SIGSTOP:
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
 		return false;
 	default:
 		return sig > 0 && sig < NSIG;
@@ -156,7 +162,7 @@ view_signals(pid_t pid, struct sig_view *v)
 	state = strstr(buf, "State:\t");
 	v->state = state != NULL ? state[7] : '?';
 	v->pending = status_mask(buf, "SigPnd:\t") |
-		     status_mask(buf, "ShdPnd:\t");
+		status_mask(buf, "ShdPnd:\t");
 	v->deliverable = ~(status_mask(buf, "SigBlk:\t") |
 			   status_mask(buf, "SigIgn:\t") |
 			   status_mask(buf, "SigCgt:\t"));
@@ -269,8 +275,7 @@ targets_of(pid_t pid, pid_t *out, struct sig_view *views)
 
 /* Waits (bounded) until each target that sig ends is a zombie. */
 static void
-await_ends(const pid_t *targets, const struct sig_view *views, int n,
-	   int sig)
+await_ends(const pid_t *targets, const struct sig_view *views, int n, int sig)
 {
 	struct timespec nap = { 0, 100 * 1000 };
 	int saved = errno, t, i;
@@ -349,8 +354,7 @@ static bool pidfd_signal_fails;
 /* The C library's syscall(), found before main(): never after a fork. */
 static long (*real_syscall)(long, ...);
 
-static void __attribute__((constructor))
-find_real_syscall(void)
+static void __attribute__((constructor)) find_real_syscall(void)
 {
 	real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
 }
@@ -400,8 +404,7 @@ static pid_t open_hook_pid;
 /* The C library's open(), found before main(). */
 static int (*real_open)(const char *, int, ...);
 
-static void __attribute__((constructor))
-find_real_open(void)
+static void __attribute__((constructor)) find_real_open(void)
 {
 	real_open = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
 }
@@ -461,8 +464,7 @@ helper_setup(int flags)
 	alarm(HELPER_LIFETIME);
 }
 
-static void __attribute__((noreturn))
-helper_idle(void)
+static void __attribute__((noreturn)) helper_idle(void)
 {
 	pid_t self = getpid();
 
@@ -633,8 +635,7 @@ status_of(const struct reaped *r, pid_t pid)
 }
 
 static void
-ck_assert_killed_by(const struct reaped *r, const pid_t *pids, int n,
-		    int sig)
+ck_assert_killed_by(const struct reaped *r, const pid_t *pids, int n, int sig)
 {
 	int i, status;
 
@@ -737,8 +738,8 @@ START_TEST(test_tree_signal_counts_live_descendants)
 	pid_t zombie;
 
 	spawn(0, 0, 0);
-	spawn(0, 1, 0);		/* a child with a grandchild */
-	spawn_orphan(0);	/* a grandchild in its own session, orphaned */
+	spawn(0, 1, 0);	 /* a child with a grandchild */
+	spawn_orphan(0); /* a grandchild in its own session, orphaned */
 	wait_ready(4, NULL);
 
 	/* A child that has exited but is not reaped is not alive. */
@@ -747,8 +748,8 @@ START_TEST(test_tree_signal_counts_live_descendants)
 	if (zombie == 0) {
 		_exit(0);
 	}
-	ck_assert_int_eq(waitid(P_PID, (id_t)zombie, &info,
-				WEXITED | WNOWAIT), 0);
+	ck_assert_int_eq(waitid(P_PID, (id_t)zombie, &info, WEXITED | WNOWAIT),
+			 0);
 
 	ck_assert_int_eq(tree_signal(0, false, 0, NULL), 4);
 	/* Signal 0 only counts: everything is still there. */
@@ -812,7 +813,7 @@ open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
-	int n = -1;	/* the directory's own */
+	int n = -1; /* the directory's own */
 
 	ck_assert_ptr_nonnull(d);
 	while ((de = readdir(d)) != NULL) {
@@ -1364,7 +1365,8 @@ START_TEST(test_tree_stop_signals_the_group_before_children_outside_it)
 	ck_assert_int_ge(group_at, 0);
 	ck_assert_msg(kid_at > group_at,
 		      "the child outside the group was signalled at %d, the "
-		      "group at %d", kid_at, group_at);
+		      "group at %d",
+		      kid_at, group_at);
 	run_stop(&stop, &r);
 	ck_assert(!stop.escalated);
 	ck_assert_killed_by(&r, pids, 2, SIGTERM);
@@ -1438,19 +1440,20 @@ tree_suite(void)
 	tcase_add_test(tc, test_tree_signal_counts_live_descendants);
 	tcase_add_test(tc, test_tree_signal_reaches_grandchildren);
 	tcase_add_test(tc,
-	               test_tree_signal_reaches_parents_before_their_children);
+		       test_tree_signal_reaches_parents_before_their_children);
 	tcase_add_test(
-	    tc, test_tree_signal_reaches_every_child_with_few_descriptors);
+		tc, test_tree_signal_reaches_every_child_with_few_descriptors);
 	tcase_add_test(
-	    tc, test_tree_signal_kills_children_without_pidfd_send_signal);
+		tc, test_tree_signal_kills_children_without_pidfd_send_signal);
 	tcase_add_test(
-	    tc, test_tree_signal_skips_listed_children_and_their_subtrees);
+		tc, test_tree_signal_skips_listed_children_and_their_subtrees);
 	tcase_add_test(tc, test_tree_signal_counts_but_leaves_the_given_group);
 	tcase_add_test(tc, test_tree_signal_finds_children_of_other_threads);
 	tcase_add_test(
-	    tc, test_tree_signal_finds_orphans_handed_over_while_listing);
+		tc, test_tree_signal_finds_orphans_handed_over_while_listing);
 	tcase_add_test(
-	    tc, test_tree_signal_reaches_a_process_whose_main_thread_exited);
+		tc,
+		test_tree_signal_reaches_a_process_whose_main_thread_exited);
 	tcase_add_test(tc, test_tree_skip_init_lists_the_current_children);
 	suite_add_tcase(s, tc);
 
@@ -1458,27 +1461,30 @@ tree_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(
-	    tc, test_tree_stop_kills_term_ignoring_processes_after_the_grace);
+		tc,
+		test_tree_stop_kills_term_ignoring_processes_after_the_grace);
 	tcase_add_test(
-	    tc, test_tree_stop_counts_every_process_killed_at_the_grace_end);
+		tc,
+		test_tree_stop_counts_every_process_killed_at_the_grace_end);
 	tcase_add_test(tc,
-	               test_tree_stop_ends_without_sigkill_when_the_tree_obeys);
+		       test_tree_stop_ends_without_sigkill_when_the_tree_obeys);
 	tcase_add_test(tc, test_tree_stop_resumes_stopped_processes);
 	tcase_add_test(tc,
-	               test_tree_stop_with_zero_grace_sends_sigkill_at_once);
+		       test_tree_stop_with_zero_grace_sends_sigkill_at_once);
 	tcase_add_test(
-	    tc, test_tree_stop_with_sigkill_as_the_signal_skips_the_grace);
+		tc, test_tree_stop_with_sigkill_as_the_signal_skips_the_grace);
 	tcase_add_test(tc, test_tree_stop_of_an_empty_tree_is_done_at_once);
 	tcase_add_test(
-	    tc, test_tree_stop_idle_has_no_deadline_and_nothing_to_hurry);
+		tc, test_tree_stop_idle_has_no_deadline_and_nothing_to_hurry);
 	tcase_add_test(tc, test_tree_stop_hurry_sends_sigkill_during_the_grace);
 	tcase_add_test(tc,
-	               test_tree_stop_deadline_keeps_to_the_grace_and_rechecks);
+		       test_tree_stop_deadline_keeps_to_the_grace_and_rechecks);
 	tcase_add_test(tc, test_tree_stop_signals_the_group_as_a_whole);
 	tcase_add_test(
-	    tc, test_tree_stop_signals_the_group_before_children_outside_it);
+		tc,
+		test_tree_stop_signals_the_group_before_children_outside_it);
 	tcase_add_test(tc,
-	               test_tree_stop_signals_orphans_adopted_during_the_grace);
+		       test_tree_stop_signals_orphans_adopted_during_the_grace);
 	tcase_add_test(tc, test_tree_stop_leaves_skipped_children_alone);
 	suite_add_tcase(s, tc);
 	return s;

@@ -16,20 +16,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define fuzz_fail(...)                                                  \
-	do {                                                            \
-		fprintf(stderr, "fuzz check failed at %s:%d: ", __FILE__, \
-			__LINE__);                                      \
-		fprintf(stderr, __VA_ARGS__);                           \
-		fputc('\n', stderr);                                    \
-		abort();                                                \
+#define fuzz_fail(...)                                                         \
+	do {                                                                   \
+		fprintf(stderr, "fuzz check failed at %s:%d: ", __FILE__,      \
+			__LINE__);                                             \
+		fprintf(stderr, __VA_ARGS__);                                  \
+		fputc('\n', stderr);                                           \
+		abort();                                                       \
 	} while (0)
 
-#define fuzz_assert(cond)                                               \
-	do {                                                            \
-		if (!(cond)) {                                          \
-			fuzz_fail("%s", #cond);                         \
-		}                                                       \
+#define fuzz_assert(cond)                                                      \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fuzz_fail("%s", #cond);                                \
+		}                                                              \
 	} while (0)
 
 /*

@@ -50,7 +50,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t blen = size > 0 ? 1 + data[0] % 64 : 64, want_len = 0;
-	char *s = fuzz_cstr(size > 0 ? data + 1 : data, size > 0 ? size - 1 : 0);
+	char *s = fuzz_cstr(size > 0 ? data + 1 : data,
+			    size > 0 ? size - 1 : 0);
 	char *bad = malloc(blen);
 	const char *want = NULL;
 	unsigned mask = 12345;

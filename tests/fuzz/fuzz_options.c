@@ -75,7 +75,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size--;
 		for (start = 0, i = 0; i <= size && argc <= MAX_ARGS; i++) {
 			if (i == size || data[i] == '\0') {
-				argv[argc++] = fuzz_cstr(data + start, i - start);
+				argv[argc++] = fuzz_cstr(data + start,
+							 i - start);
 				start = i + 1;
 			}
 		}

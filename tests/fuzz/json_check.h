@@ -22,8 +22,9 @@ struct jc {
 static inline void
 jc_ws(struct jc *j)
 {
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' ||
-				 *j->p == '\n' || *j->p == '\r')) {
+	while (j->p < j->end &&
+	       (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' ||
+		*j->p == '\r')) {
 		j->p++;
 	}
 }
@@ -138,14 +139,30 @@ jc_string(struct jc *j)
 			return false;
 		}
 		switch (*j->p++) {
-		case '"': cp = '"'; break;
-		case '\\': cp = '\\'; break;
-		case '/': cp = '/'; break;
-		case 'b': cp = '\b'; break;
-		case 'f': cp = '\f'; break;
-		case 'n': cp = '\n'; break;
-		case 'r': cp = '\r'; break;
-		case 't': cp = '\t'; break;
+		case '"':
+			cp = '"';
+			break;
+		case '\\':
+			cp = '\\';
+			break;
+		case '/':
+			cp = '/';
+			break;
+		case 'b':
+			cp = '\b';
+			break;
+		case 'f':
+			cp = '\f';
+			break;
+		case 'n':
+			cp = '\n';
+			break;
+		case 'r':
+			cp = '\r';
+			break;
+		case 't':
+			cp = '\t';
+			break;
 		case 'u':
 			if (!jc_u4(j, &cp)) {
 				return false;
@@ -159,10 +176,12 @@ jc_string(struct jc *j)
 					return false;
 				}
 				j->p += 2;
-				if (!jc_u4(j, &lo) || lo < 0xdc00 || lo > 0xdfff) {
+				if (!jc_u4(j, &lo) || lo < 0xdc00 ||
+				    lo > 0xdfff) {
 					return false;
 				}
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+					(lo - 0xdc00);
 			}
 			break;
 		default:
@@ -311,7 +330,11 @@ static inline bool
 json_is_valid(const char *s, size_t len)
 {
 	struct jc j = { (const unsigned char *)s,
-			(const unsigned char *)s + len, 0, NULL, 0, 0 };
+			(const unsigned char *)s + len,
+			0,
+			NULL,
+			0,
+			0 };
 
 	if (!jc_value(&j)) {
 		return false;

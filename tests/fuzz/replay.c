@@ -78,7 +78,8 @@ run_path(const char *path, int *count)
 	}
 	for (i = 0; i < n; i++) {
 		if (names[i]->d_name[0] != '.') {
-			snprintf(sub, sizeof(sub), "%s/%s", path, names[i]->d_name);
+			snprintf(sub, sizeof(sub), "%s/%s", path,
+				 names[i]->d_name);
 			if (run_path(sub, count) < 0) {
 				rc = -1;
 			}

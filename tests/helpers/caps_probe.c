@@ -63,7 +63,8 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
 			out = argv[++i];
 		} else {
-			fprintf(stderr, "usage: caps_probe [--bind PORT] [--out FILE]\n");
+			fprintf(stderr,
+				"usage: caps_probe [--bind PORT] [--out FILE]\n");
 			return 2;
 		}
 	}

@@ -26,7 +26,7 @@ main(int argc, char **argv)
 			if (fork() < 0) {
 				_exit(1);
 			}
-			_exit(0);	/* grandchild and middle child alike */
+			_exit(0); /* grandchild and middle child alike */
 		}
 		if (waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws) ||
 		    WEXITSTATUS(ws) != 0) {

@@ -68,7 +68,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	for (i = 2; i < argc; i++) {
-		fds[nfds] = open(argv[i], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		fds[nfds] = open(argv[i],
+				 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 				 0644);
 		if (fds[nfds] < 0) {
 			fprintf(stderr, "lock_probe: %s: %s\n", argv[i],

@@ -51,7 +51,8 @@ main(int argc, char **argv)
 	int i, len;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: runner_orphan DELAY_US PROG [ARG]...\n");
+		fprintf(stderr,
+			"usage: runner_orphan DELAY_US PROG [ARG]...\n");
 		return 2;
 	}
 	delay = strtol(argv[1], NULL, 10);

@@ -26,8 +26,7 @@
 
 #define MAXSIG 32
 
-static void __attribute__((noreturn))
-usage(const char *why)
+static void __attribute__((noreturn)) usage(const char *why)
 {
 	fprintf(stderr, "sigprobe: %s\n", why);
 	exit(2);
@@ -105,7 +104,8 @@ main(int argc, char **argv)
 			status = 1;
 		} else if (strcmp(argv[i], "--ignore") == 0 && i + 1 < argc) {
 			list = argv[++i];
-			for (tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+			for (tok = strtok(list, ","); tok;
+			     tok = strtok(NULL, ",")) {
 				ignored[parse_sig(tok)] = true;
 			}
 		} else if (strcmp(argv[i], "--exit-on") == 0 && i + 1 < argc) {
@@ -123,7 +123,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (file != NULL && strcmp(file, "-") != 0) {
-		out = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		out = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			   0644);
 		if (out < 0) {
 			perror(file);
 			return 2;
