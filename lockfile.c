@@ -99,6 +99,21 @@ lock_free(struct lock *locks, size_t n)
 	free(locks);
 }
 
+/* Empty, or beginning with a holder record: a supervise lock file. */
+static bool
+is_lock_file(int fd)
+{
+	char head[sizeof(RECORD_MAGIC) - 1];
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		return false;
+	}
+	return st.st_size == 0 ||
+		(pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+		 memcmp(head, RECORD_MAGIC, sizeof(head)) == 0);
+}
+
 int
 lock_open(struct lock *l)
 {
@@ -121,7 +136,34 @@ lock_open(struct lock *l)
 		log_error("lock file '%s' is not a regular file", l->path);
 		return -1;
 	}
-	fd = open(l->path, O_RDWR | flags, 0644);
+	/*
+	 * Made here (O_EXCL), the file is ours to write the holder record
+	 * into; one that was there is someone else's until it proves to be
+	 * a lock file (see may_write_record()).
+	 */
+	fd = open(l->path, O_RDWR | O_EXCL | flags, 0644);
+	l->created = fd >= 0;
+	if (fd < 0 && errno == EEXIST) {
+		/*
+		 * Read-only first: a lock needs no write access, and a file
+		 * open for writing cannot be executed (ETXTBSY), as when a
+		 * script locks itself (-l ./deploy.sh -- ./deploy.sh).  Only
+		 * a file that looks like a lock file is opened for writing.
+		 */
+		fd = open(l->path, O_RDONLY | (flags & ~O_CREAT));
+		if (fd >= 0 && is_lock_file(fd)) {
+			int w = open(l->path, O_RDWR | (flags & ~O_CREAT));
+
+			if (w >= 0) {
+				close(fd);
+				fd = w;
+			}
+		}
+		if (fd < 0 && errno == ENOENT) {
+			/* Removed in between: make it after all. */
+			fd = open(l->path, O_RDWR | flags, 0644);
+		}
+	}
 	if (fd < 0 && (errno == EACCES || errno == EROFS)) {
 		/* A lock needs no write access; the holder record does. */
 		fd = open(l->path, O_RDONLY | flags, 0644);
@@ -205,6 +247,36 @@ printable(char *buf, size_t len, const char *s, size_t slen)
 	buf[j] = '\0';
 }
 
+/*
+ * Whether the holder record may replace the file's contents: never those
+ * of a file that is not a supervise lock file.  Only a file we made, or
+ * one that is empty or already holds a record; never through a second
+ * link (a hard link would carry the write to its other names); and, as
+ * root in a world-writable sticky directory (/tmp), only a file of ours.
+ */
+static bool
+may_write_record(const struct lock *l)
+{
+	struct stat st, ds;
+	char *dir;
+	bool ok;
+
+	if (fstat(l->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		return false;
+	}
+	if (!l->created && !is_lock_file(l->fd)) {
+		return false;
+	}
+	if (geteuid() != 0 || st.st_uid == 0 || l->key == NULL) {
+		return true;
+	}
+	dir = strdup(l->key);
+	ok = dir != NULL && stat(dirname(dir), &ds) == 0 &&
+		!((ds.st_mode & S_ISVTX) && (ds.st_mode & S_IWOTH));
+	free(dir);
+	return ok;
+}
+
 void
 lock_write_holder(const struct lock *l, pid_t pid, char *const *command)
 {
@@ -231,6 +303,12 @@ lock_write_holder(const struct lock *l, pid_t pid, char *const *command)
 		       "pid %ld\nhost %s\nsince %lld\ncommand %s\n",
 		       (long)pid, phost, (long long)time(NULL), cmd);
 	if (len < 0) {
+		return;
+	}
+	if (!may_write_record(l)) {
+		log_debug("lock file '%s' is not a supervise lock file; its "
+			  "contents are left as they are",
+			  l->path);
 		return;
 	}
 	/* Best effort: a read-only lock file keeps no record. */

@@ -14,6 +14,7 @@ struct lock {
 	int fd;			    /* open, close-on-exec; -1 until opened */
 	uint64_t wait_ns;	    /* how long taking it took */
 	const struct lock *same_as; /* another name of this lock, held */
+	bool created;		    /* lock_open() made the file */
 };
 
 /* Who holds a lock, as its holder wrote into the file. */
