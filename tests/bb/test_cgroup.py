@@ -144,8 +144,10 @@ def test_leftover_cgroups_of_dead_runs_are_removed():
     bb.wait_for(lambda: not bb.alive(sup) and not bb.alive(cmd))
     bb.reap()
     # Other runs may come and go meanwhile: only this run's is looked at.
+    # One of them may have removed it already, as the next run would: a
+    # legal outcome.  Otherwise the next run must.
     mine = [n for n in our_cgroups() if n.split(".")[2] == str(p.pid)]
-    assert len(mine) == 1, our_cgroups()
+    assert len(mine) <= 1, our_cgroups()
     r = bb.run(["true"])
     assert r.rc == 0, r
-    assert mine[0] not in our_cgroups(), our_cgroups()
+    assert not set(mine) & set(our_cgroups()), our_cgroups()
