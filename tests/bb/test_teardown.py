@@ -434,7 +434,11 @@ def _sup_kill_once(i, rng, base):
                              delay * 1000, rc, lines(m), e))
     if lines(m) != ["start", "end"]:
         out.append("the teardown did not run exactly once to its end: " + what)
-    elif e.count("supervise: teardown started") != 1:
+    elif e.count("supervise: teardown started") != 1 and not (
+            # SIGKILL during the supervisor's announcement: the line can
+            # be lost, and the front says it adopted the teardown.
+            killed and e.count("supervise: teardown started") == 0 and
+            "died (SIGKILL) during the teardown; the teardown goes on" in e):
         out.append("not one 'teardown started' line: " + what)
     elif rc not in ((0, 125) if killed else (0,)) or "timed out" in e or "failed" in e:
         out.append("unexpected status or report: " + what)
