@@ -92,7 +92,10 @@ own_path(char *out, size_t len)
 	}
 	p += 3;
 	p[strcspn(p, "\n")] = '\0';
-	snprintf(out, len, "%s", strcmp(p, "/") == 0 ? "" : p);
+	if (strlen(p) >= len) {
+		return -1;
+	}
+	snprintf(out, len, "%.2040s", strcmp(p, "/") == 0 ? "" : p);
 	return 0;
 }
 

@@ -60,12 +60,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	si.escalated = flags & 4;
 	si.signalled = (int)take(&in, 4);
 	si.leftovers = (int)take(&in, 4);
+	td.rec = &td.own;
 	if (flags & 8) {
 		td.state = (enum teardown_state)(1 + take(&in, 1) % 3);
-		td.wstatus = (int)take(&in, 4);
-		td.start_errno = (int)(take(&in, 1) % 4);
-		td.timed_out = flags & 16;
-		td.started = take(&in, 8);
+		td.rec->wstatus = (int)take(&in, 4);
+		td.rec->start_errno = (int)(take(&in, 1) % 4);
+		td.rec->timed_out = flags & 16;
+		td.rec->started = take(&in, 8);
 		td.ended = take(&in, 8);
 		si.td = &td;
 	}
@@ -79,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	words[nwords] = NULL;
 	si.reason = nwords > 0 && (flags & 32) ? words[0] : NULL;
 	if (td.state != TD_IDLE) {
-		td.reason = nwords > 1 ? words[1] : "timeout";
+		td.rec->reason = nwords > 1 ? words[1] : "timeout";
 	}
 	si.nlocks = (flags >> 8) % 5;
 	for (i = 0; i < si.nlocks; i++) {
