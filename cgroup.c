@@ -74,18 +74,10 @@ static int
 own_path(char *out, size_t len)
 {
 	char buf[4096], *p;
-	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
 
-	if (fd < 0) {
+	if (read_small(AT_FDCWD, "/proc/self/cgroup", buf, sizeof(buf)) <= 0) {
 		return -1;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		return -1;
-	}
-	buf[n] = '\0';
 	p = strstr(buf, "0::");
 	if (p == NULL || (p != buf && p[-1] != '\n')) {
 		return -1;
