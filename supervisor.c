@@ -257,23 +257,51 @@ command_ended(struct run *r, uint64_t now)
 	}
 }
 
-/* Reaps every child that has exited; signals merge, so loop until none. */
+/*
+ * The next child that has exited, left unreaped (WNOWAIT), with its wait
+ * status.  Returns its pid, or 0 when there is none.
+ */
+static pid_t
+next_exited(int *ws)
+{
+	siginfo_t info;
+
+	memset(&info, 0, sizeof(info));
+	if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+	    info.si_pid == 0) {
+		return 0;
+	}
+	*ws = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8 :
+					   (info.si_status & 0x7f) |
+			(info.si_code == CLD_DUMPED ? 0x80 : 0);
+	return info.si_pid;
+}
+
+/*
+ * Reaps every child that has exited; signals merge, so loop until none.
+ * Each is recorded in the shared page before it is reaped: killed in
+ * between, we leave a zombie that the front reaps and records, never a
+ * process reaped with its end known to nobody (the front would wait for
+ * the teardown until its deadline).
+ */
 static void
 reap(struct run *r, uint64_t now)
 {
 	char dur[32];
 	pid_t pid;
-	int ws;
+	int ws = 0;
 
-	while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+	while ((pid = next_exited(&ws)) > 0) {
 		if (pid != r->sh->cmd_pid || !run_cmd_alive(r)) {
 			/* The teardown, an adopted orphan, or a child we inherited. */
 			teardown_reaped(&r->td, pid, ws);
 			tree_skip_remove(&r->skip, pid);
+			waitpid(pid, NULL, WNOHANG);
 			continue;
 		}
 		r->sh->cmd_wstatus = ws;
 		r->sh->cmd_state = CMD_ENDED;
+		waitpid(pid, NULL, WNOHANG);
 		log_debug("command exited with status %d after %s",
 			  child_exit_status(ws),
 			  fmt_duration(now - r->cmd_started, dur, sizeof(dur)));
