@@ -296,12 +296,12 @@ reap(struct run *r, uint64_t now)
 			/* The teardown, an adopted orphan, or a child we inherited. */
 			teardown_reaped(&r->td, pid, ws);
 			tree_skip_remove(&r->skip, pid);
-			waitpid(pid, NULL, WNOHANG);
+			(void)waitpid(pid, NULL, WNOHANG);
 			continue;
 		}
 		r->sh->cmd_wstatus = ws;
 		r->sh->cmd_state = CMD_ENDED;
-		waitpid(pid, NULL, WNOHANG);
+		(void)waitpid(pid, NULL, WNOHANG);
 		log_debug("command exited with status %d after %s",
 			  child_exit_status(ws),
 			  fmt_duration(now - r->cmd_started, dur, sizeof(dur)));
