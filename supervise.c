@@ -146,6 +146,7 @@ take_early_signals(struct run *r)
 					 "command started",
 					 (int)r->parent);
 				run_set_reason(r, REASON_PARENT_DEATH, 0);
+				r->sh->cause_pid = r->parent;
 				return 128 + SIGHUP;
 			}
 			break;

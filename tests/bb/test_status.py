@@ -582,6 +582,64 @@ def test_status_reason_parent_death_before_start():
                  cause={"process": dead, "ancestor": True})
 
 
+# waitid, which supervise first calls once its parent is watched and before
+# its signals are read, by architecture.
+SYS_WAITID = {"x86_64": 247, "aarch64": 95}
+
+
+@status_test
+def test_status_reason_parent_death_during_setup():
+    """supervise's parent (a shell) dies while supervise still prepares the
+    run (held there by strace's delay on its first waitid): 129, COMMAND
+    never started, and the cause names the parent.  Should the parent die
+    only later, after all, the record is the same but for COMMAND."""
+    if shutil.which("strace") is None:
+        raise bb.Skip("strace is not installed")
+    nr = SYS_WAITID.get(os.uname().machine)
+    if nr is None:
+        raise bb.Skip("no waitid number for %s" % os.uname().machine)
+    d = tmpdir()
+    f = os.path.join(d, "status.json")
+    cmd = sh_pid_cmd(d, "exec sleep 1000")
+    # strace -D: supervise stays the shell's child, its tracer is apart.
+    line = ("strace -D -qq -o /dev/null -e trace=waitid "
+            "-e inject=waitid:delay_enter=3000000:when=1 "
+            "%s --status-file=%s -k 30 -- %s 2>%s; exit $?") % (
+        Q(SUP), Q(f), " ".join(Q(a) for a in cmd), Q(os.path.join(d, "err")))
+    t0 = time.time()
+    sh = subprocess.Popen(["sh", "-c", line], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL,
+                          # LeakSanitizer cannot work under ptrace.
+                          env=dict(os.environ, ASAN_OPTIONS=os.environ.get(
+                              "ASAN_OPTIONS", "") + ":detect_leaks=0"))
+
+    def held():
+        for c in bb.children(sh.pid):
+            if bb.read("/proc/%d/syscall" % c).split(" ")[0] == str(nr):
+                return c
+        return None
+    front = bb.wait_for(held, what="supervise to be held in waitid")
+    os.kill(sh.pid, signal.SIGKILL)
+    assert sh.wait(timeout=30) == -signal.SIGKILL
+    rc = wait_status(front)     # reparented to us, the subreaper
+    t1 = time.time()
+    assert rc == 129, (rc, err(d))
+    rec = load(f)
+    if rec["command_pid"] is None:
+        assert not os.path.exists(os.path.join(d, "cmd")), "COMMAND was started"
+        cpid, cstatus, stop = None, None, None
+    else:
+        cpid = wait_pid_file(os.path.join(d, "cmd"))
+        cstatus = {"signaled": "SIGTERM"}
+        stop = {"signal": "SIGTERM", "escalated_to_kill": False,
+                "processes_signaled": 1, "leftovers": 0}
+    check_record(rec, command=cmd, pid=front, command_pid=cpid,
+                 reason="parent-death", signal_name=None, exit_status=129,
+                 command_status=cstatus, stop=stop, teardown=None,
+                 locks=[], t_before=t0, t_after=t1,
+                 cause={"process": sh.pid, "ancestor": False})
+
+
 # ---------------------------------------------------------------- reason: lock-timeout
 
 def given_up_lock_ok(taken, given_up, min_wait):
