@@ -98,8 +98,8 @@ bench: supervise
 	bench/run
 
 # Debian packages to build and test (deps), and the gates' tools (deps-ci).
-DEPS = gcc make pkg-config libcap-dev libcap2-bin check mandoc python3 strace tmux \
-	procps util-linux
+DEPS = gcc make pkg-config libcap-dev libcap2-bin check mandoc python3 \
+	python3-jsonschema strace tmux procps util-linux
 CI_DEPS = clang clang-format libclang-rt-14-dev valgrind cppcheck clang-tidy \
 	gcovr
 define install_missing

@@ -125,6 +125,13 @@ def main():
     if not os.access(bb.SUPERVISE, os.X_OK):
         print("blackbox: %s is not built" % bb.SUPERVISE)
         return 2
+    # Every status file a test reads is validated against the schema: no
+    # validator is a failure of the whole suite, not a skip.
+    try:
+        bb.status_validator()
+    except AssertionError as e:
+        print("blackbox: %s" % e)
+        return 2
     tests = discover(args.k)
     queue, running = list(tests), []
     passed = failed = skipped = 0

@@ -5,11 +5,13 @@ tests/blackbox.py), so processes that escape the run under test end up as
 its descendants, where leftovers() finds them.
 """
 import ctypes
+import json
 import os
 import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -17,6 +19,7 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUPERVISE = os.environ.get("SUPERVISE", os.path.join(ROOT, "supervise"))
 HELPERS = os.path.join(ROOT, "tests", "helpers")
+STATUS_SCHEMA = os.path.join(ROOT, "schema", "status-v1.schema.json")
 
 PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -364,3 +367,99 @@ def supervisor_of(front_pid, gone_ok=False, timeout=20.0):
             raise AssertionError("timed out after %.0fs waiting for the supervisor "
                                  "process of %d" % (timeout, front_pid))
         time.sleep(0.01)
+
+
+# ------------------------------------------------------------ status files
+
+# Where Debian's python3-jsonschema lives, for an interpreter (pyenv, a
+# virtualenv) that does not look there by itself.
+DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+_status_validator = None
+
+
+def _import_jsonschema():
+    try:
+        import jsonschema
+    except ImportError:
+        if DEBIAN_DIST_PACKAGES not in sys.path:
+            sys.path.append(DEBIAN_DIST_PACKAGES)
+        try:
+            import jsonschema
+        except ImportError as e:
+            raise AssertionError(
+                "cannot validate status files: no Python module jsonschema "
+                "(%s); install it: apt-get install python3-jsonschema "
+                "(make deps)" % e) from None
+    return jsonschema
+
+
+def status_validator():
+    """The validator of schema/status-v1.schema.json, checked itself
+    against its meta-schema.  Fails (never skips) when the jsonschema
+    module cannot be found."""
+    global _status_validator
+    if _status_validator is None:
+        jsonschema = _import_jsonschema()
+        with open(STATUS_SCHEMA) as f:
+            schema = json.load(f)
+        cls = getattr(jsonschema, "Draft202012Validator", None)
+        assert cls is not None, (
+            "jsonschema %s has no draft 2020-12 validator; install "
+            "python3-jsonschema 4 or later" % jsonschema.__file__)
+        cls.check_schema(schema)
+        _status_validator = cls(schema)
+    return _status_validator
+
+
+def _where(e):
+    return "/".join(str(x) for x in e.absolute_path) or "(record)"
+
+
+def status_errors(rec):
+    """Why rec (a parsed record) does not match the schema: a list of
+    messages, empty when it does.  Where none of several alternatives
+    matched, the message says why the closest one did not."""
+    out = []
+    for e in sorted(status_validator().iter_errors(rec),
+                    key=lambda e: list(map(str, e.absolute_path))):
+        msg = "%s: %s" % (_where(e), e.message)
+        if e.context:
+            best = min(e.context, key=lambda c: (-len(c.absolute_path),
+                                                 c.message))
+            msg += " (%s: %s)" % (_where(best), best.message)
+        out.append(msg)
+    return out
+
+
+def _unique_keys(pairs):
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError("duplicate keys %s" % dup)
+    return dict(pairs)
+
+
+def _no_constant(name):
+    raise ValueError("non-standard JSON constant %s" % name)
+
+
+def parse_status(data):
+    """A status record (bytes, as read from the file), parsed strictly and
+    validated against the schema: valid UTF-8, one line and a newline, one
+    JSON object without NaN, Infinity or a duplicate key.  Returns the
+    object; raises AssertionError (or ValueError) otherwise."""
+    text = data.decode("utf-8")
+    assert text.endswith("\n") and "\n" not in text[:-1], \
+        "not one line and a newline: %r" % text[:200]
+    rec = json.loads(text, parse_constant=_no_constant,
+                     object_pairs_hook=_unique_keys)
+    errors = status_errors(rec)
+    assert not errors, "status record does not match %s:\n  %s\nrecord: %s" % (
+        os.path.relpath(STATUS_SCHEMA, ROOT), "\n  ".join(errors), text)
+    return rec
+
+
+def read_status(path):
+    """The status record at path, parsed and validated (parse_status)."""
+    with open(path, "rb") as f:
+        return parse_status(f.read())

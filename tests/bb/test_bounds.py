@@ -2,7 +2,6 @@
 supervise relied on is taken away, and supervise must still end the run
 within its documented bound."""
 import fcntl
-import json
 import os
 import pwd
 import shutil
@@ -125,7 +124,7 @@ def test_process_that_refuses_signals_is_given_up_on():
     assert lines.count(refusal) == 1, err
     assert "supervise: gave up on 1 process that could not be stopped" in \
         lines, err
-    rec = json.load(open(st))
+    rec = bb.read_status(st)
     assert rec["reason"] == "timeout", rec
     assert rec["exit_status"] == 122, rec
     assert rec["stop"]["unstoppable"] == 1, rec
@@ -192,7 +191,7 @@ def test_signal_during_setup_waits_for_the_loop():
     os.kill(sup, signal.SIGTERM)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 143, (p.returncode, err)
-    rec = json.load(open(st))
+    rec = bb.read_status(st)
     assert rec["reason"] == "cancel" and rec["signal"] == "SIGTERM", rec
     assert rec["exit_status"] == 143, rec
 
@@ -285,7 +284,7 @@ def test_full_stderr_never_stalls_the_run():
     finally:
         os.close(r)
     assert rc == 124, rc
-    rec = json.load(open(st))
+    rec = bb.read_status(st)
     assert rec["reason"] == "timeout", rec
     assert rec["teardown"]["exit"] == 0, rec
     assert rec["output_dropped_bytes"] >= 200000, rec

@@ -1,7 +1,6 @@
 """Containment by the kernel: the run in a cgroup v2 of its own
 (--cgroup).  These tests need root and a writable cgroup v2 hierarchy;
 they skip with the reason otherwise."""
-import json
 import os
 import signal
 import subprocess
@@ -52,7 +51,7 @@ def test_command_runs_in_a_cgroup_of_its_own_which_goes_afterwards():
     assert "/supervise." in line and line.endswith("/run"), r.out
     td = [x for x in r.err.splitlines() if x.startswith("0::")][0]
     assert td == line[:-len("run")] + "teardown", (td, line)
-    rec = json.load(open(st))
+    rec = bb.read_status(st)
     assert rec["containment"] == "cgroup"
     name = line[3:].split("/")[-2]
     assert name.split(".")[2] == str(rec["pid"]), (name, rec["pid"])
@@ -70,7 +69,7 @@ def test_cgroup_off_and_require():
                 "/proc/self/cgroup"])
     assert r.rc == 0 and "/supervise." not in r.out, r
     assert "supervise: containment: process sweep (--cgroup=off)\n" in r.err
-    assert json.load(open(st))["containment"] == "sweep"
+    assert bb.read_status(st)["containment"] == "sweep"
     mnt = mount_point()
     script = ("mount --bind {m} {m} && mount -o remount,bind,ro {m} && "
               "{s} --cgroup=require true; echo rc=$?; "

@@ -1,11 +1,12 @@
 """Black-box tests of supervise's status record (--status-file): see the
 "Status file" section of the spec and issue 5.
 
-Every record is parsed with Python's json module and every field is
-checked (check_record()): exact key set, types, and values against what
-the test knows independently (the front's pid from Popen, COMMAND's pid
-from a file COMMAND wrote itself, the exit status supervise returned, the
-wall clock around the run).
+Every record is parsed strictly and validated against the schema
+(bb.read_status()), and every field is checked (check_record()): exact
+key set, types, and values against what the test knows independently
+(the front's pid from Popen, COMMAND's pid from a file COMMAND wrote
+itself, the exit status supervise returned, the wall clock around the
+run).
 
 Timing is never asserted as an upper bound on speed: conditions are polled
 with generous bounds; the only timing asserted are lower bounds (a lock
@@ -15,7 +16,6 @@ lie within the wall-clock interval around the run (with slack).
 import calendar
 import fcntl
 import functools
-import json
 import os
 import re
 import shlex
@@ -122,18 +122,9 @@ def wait_line(d, pattern, name="err", timeout=30):
 
 def load(path):
     """The record at path, parsed strictly (raw control characters in
-    strings, NaN and the like are errors); the file is one object and a
-    newline at most."""
-    with open(path, "rb") as f:
-        data = f.read()
-    text = data.decode("utf-8")      # strict: the file is valid UTF-8
-    rec = json.loads(text, parse_constant=_no_constant)
-    assert isinstance(rec, dict), "not a JSON object: %r" % text
-    return rec
-
-
-def _no_constant(name):
-    raise ValueError("non-standard JSON constant %s" % name)
+    strings, NaN and the like are errors) and validated against the
+    schema (bb.read_status())."""
+    return bb.read_status(path)
 
 
 def parse_time(s):
@@ -1000,8 +991,8 @@ def test_status_atomic_under_reader():
             first = True
             stats["reads"] += 1
             try:
-                rec = json.loads(data.decode("utf-8"))
-                assert isinstance(rec, dict) and rec["version"] == 1
+                rec = bb.parse_status(data)
+                assert rec["version"] == 1
                 assert data.endswith(b"}\n")
                 seen.add(rec["command"][1])
             except Exception as e:   # noqa: BLE001 - any failure is a finding

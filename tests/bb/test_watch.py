@@ -2,7 +2,6 @@
 ancestor rather than the parent (--parent-pid), and a reader of the
 step's output that goes away (--cancel-on-hangup)."""
 import fcntl
-import json
 import os
 import shlex
 import signal
@@ -16,8 +15,7 @@ Q = shlex.quote
 
 
 def load(path):
-    with open(path) as f:
-        return json.load(f)
+    return bb.read_status(path)
 
 
 def wait_pid_file(path):

@@ -18,6 +18,7 @@
 set -u
 
 SUPERVISE=$(realpath "${1:-./supervise}")
+BB=$(realpath "$(dirname "$0")/../bb")
 VALGRIND=${VALGRIND:-valgrind}
 ONLY=${VG_CASES:-}
 
@@ -181,8 +182,10 @@ fi
 if wanted status-file; then
 	fg_case status-file 124 --status-file=status.json -l lk -t 0.5 \
 		-T true -- sleep 30
-	python3 -m json.tool "$work/status-file/status.json" >/dev/null ||
-		verdict status-file-json 0 0 "status file is not valid JSON"
+	# Parsed strictly and validated against the schema (tests/bb/bb.py).
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import bb
+bb.read_status(sys.argv[2])' "$BB" "$work/status-file/status.json" ||
+		verdict status-file-json 0 0 "status file is not a valid record"
 fi
 
 if [ "$(id -u)" = 0 ]; then
