@@ -17,6 +17,14 @@
 #include "status.h"
 #include "tree.h"
 
+/*
+ * How every record begins: the format's version, then supervise's.  A
+ * file that begins so is a status file, which a new record may replace.
+ */
+#define RECORD_FORMAT 1
+#define RECORD_HEAD "{\"version\": "
+#define RECORD_HEAD_NEXT ", \"supervise_version\": \""
+
 static void
 put(struct json_buf *b, const char *s, size_t n)
 {
@@ -211,9 +219,8 @@ status_json(struct json_buf *b, const struct status_info *si)
 	size_t i;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	putf(b,
-	     "{\"version\": 1, \"supervise_version\": \"%s\", \"command\": [",
-	     SUPERVISE_VERSION);
+	putf(b, RECORD_HEAD "%d" RECORD_HEAD_NEXT "%s\", \"command\": [",
+	     RECORD_FORMAT, SUPERVISE_VERSION);
 	for (i = 0; si->command != NULL && si->command[i] != NULL; i++) {
 		if (i > 0) {
 			put(b, ", ", 2);
@@ -284,25 +291,183 @@ status_json(struct json_buf *b, const struct status_info *si)
 	     (unsigned long long)si->dropped);
 }
 
-void
+/* Whether the len bytes at buf begin as a record does (RECORD_HEAD). */
+static bool
+begins_as_record(const char *buf, size_t len)
+{
+	size_t head = sizeof(RECORD_HEAD) - 1,
+	       next = sizeof(RECORD_HEAD_NEXT) - 1;
+	size_t i = head;
+
+	if (len < head || memcmp(buf, RECORD_HEAD, head) != 0) {
+		return false;
+	}
+	while (i < len && buf[i] >= '0' && buf[i] <= '9') {
+		i++;
+	}
+	return i > head && len - i >= next &&
+		memcmp(buf + i, RECORD_HEAD_NEXT, next) == 0;
+}
+
+/*
+ * What is at the path now may be replaced only if it is ours: nothing, or
+ * a regular file that is empty or holds a record.  A symbolic link is
+ * refused, not replaced: rename(2) would replace the link itself, which
+ * is not what its owner meant the record to update.  A device or FIFO is
+ * never opened (opening one can do things); a regular file is opened
+ * without following a link that a swap may have put there.  A hard link
+ * is fine: the rename leaves the other name with the old contents.
+ * Returns 0, or -1 after logging why.
+ */
+static int
+check_existing(const struct status_target *t)
+{
+	char head[sizeof(RECORD_HEAD) + sizeof(RECORD_HEAD_NEXT) + 16];
+	struct stat st;
+	ssize_t n = -1;
+	int fd;
+
+	if (fstatat(t->dir_fd, t->base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT) {
+			return 0;
+		}
+		log_error("cannot write status file '%s': %s", t->path,
+			  strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		goto symlink;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		goto foreign;
+	}
+	if (st.st_size == 0) {
+		return 0;
+	}
+	fd = openat(t->dir_fd, t->base,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			return 0; /* removed meanwhile: nothing to replace */
+		}
+		if (errno == ELOOP) {
+			goto symlink;
+		}
+		log_error("cannot read status file '%s': %s", t->path,
+			  strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		n = pread(fd, head, sizeof(head), 0);
+	}
+	close(fd);
+	if (n == 0 || (n > 0 && begins_as_record(head, (size_t)n))) {
+		return 0;
+	}
+foreign:
+	log_error("status file '%s' exists and is not a supervise status "
+		  "file; not replacing it",
+		  t->path);
+	return -1;
+symlink:
+	log_error("status file '%s' is a symbolic link; not replacing it",
+		  t->path);
+	return -1;
+}
+
+/*
+ * Whether a file can be made in dir, asked of the kernel itself: the mode
+ * bits (access(2)) say yes to root where a read-only mount, an immutable
+ * directory or a security module says no.  An unnamed file (O_TMPFILE)
+ * is made and closed at once; it never has a name, so nothing is left
+ * behind, even after a SIGKILL.  It is not kept for the record: giving
+ * it a name would take linkat() through /proc (or CAP_DAC_READ_SEARCH),
+ * and after the fork the front and the supervisor would share it, while
+ * either may have a record to write.  Where the file system has no
+ * O_TMPFILE, a named probe is made and removed at once; only a SIGKILL
+ * between the two could leave it, under a name that says whose it is.
+ * Returns 0 or an errno.
+ */
+static int
+probe_dir(int dir)
+{
+	char probe[64];
+	unsigned i;
+	int fd;
+
+	fd = openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+		return errno;
+	}
+	for (i = 0; i < 100; i++) {
+		snprintf(probe, sizeof(probe), ".supervise-status.%d.%u.probe",
+			 (int)getpid(), i);
+		fd = openat(dir, probe,
+			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				    O_CLOEXEC,
+			    0600);
+		if (fd >= 0) {
+			close(fd);
+			unlinkat(dir, probe, 0);
+			return 0;
+		}
+		if (errno != EEXIST) {
+			return errno;
+		}
+	}
+	return EEXIST;
+}
+
+int
 status_prepare(struct status_target *t, const char *path)
 {
 	char *d, *b;
+	int err = 0;
 
 	t->path = path;
 	t->dir_fd = -1;
 	t->base = NULL;
 	if (path == NULL) {
-		return;
+		return 0;
 	}
 	d = strdup(path);
 	b = strdup(path);
-	if (d != NULL && b != NULL) {
-		t->base = strdup(basename(b));
+	if (d == NULL || b == NULL || (t->base = strdup(basename(b))) == NULL) {
+		err = ENOMEM;
+	} else {
 		t->dir_fd = open(dirname(d), O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (t->dir_fd < 0) {
+			err = errno;
+		}
 	}
 	free(d);
 	free(b);
+	if (err == 0 && check_existing(t) < 0) {
+		err = -1;
+	}
+	if (err == 0) {
+		err = probe_dir(t->dir_fd);
+	}
+	if (err == 0) {
+		return 0;
+	}
+	if (err > 0) {
+		log_error("cannot write status file '%s': %s", path,
+			  strerror(err));
+	}
+	/* Nothing will be written: the caller exits. */
+	if (t->dir_fd >= 0) {
+		close(t->dir_fd);
+	}
+	free(t->base);
+	t->dir_fd = -1;
+	t->base = NULL;
+	t->path = NULL;
+	return -1;
 }
 
 /* Returns 0, or -1 with errno set (EIO when nothing could be written). */
@@ -383,27 +548,13 @@ int
 status_write(const struct status_target *t, const struct status_info *si)
 {
 	struct json_buf b = { 0 };
-	char tmp[64], *dpath = NULL;
+	char tmp[64];
 	const char *doing = "write status file";
-	int dir = t->dir_fd, err = 0;
+	int err = 0;
 	static unsigned serial;
 
 	if (t->path == NULL) {
 		return 0;
-	}
-	if (t->base == NULL) {
-		err = ENOMEM;
-		goto out;
-	}
-	if (dir < 0) {
-		dpath = strdup(t->path);
-		dir = dpath != NULL ?
-			open(dirname(dpath), O_PATH | O_DIRECTORY | O_CLOEXEC) :
-			-1;
-		if (dir < 0) {
-			err = errno;
-			goto out;
-		}
 	}
 	status_json(&b, si);
 	if (b.failed) {
@@ -413,23 +564,29 @@ status_write(const struct status_target *t, const struct status_info *si)
 	/* Unique among writers: front and supervisor have different pids. */
 	snprintf(tmp, sizeof(tmp), ".supervise-status.%d.%u.tmp", (int)getpid(),
 		 serial++);
-	err = write_temp(dir, tmp, &b);
+	err = write_temp(t->dir_fd, tmp, &b);
 	if (err != 0) {
 		goto out;
 	}
-	if (renameat(dir, tmp, dir, t->base) < 0) {
+	/*
+	 * The path was checked at start, but the run had all the time in
+	 * the world to put something else there: checked again, as late as
+	 * can be, and left alone (said by check_existing()) if not ours.
+	 */
+	if (check_existing(t) < 0) {
+		unlinkat(t->dir_fd, tmp, 0);
+		free(b.data);
+		return -1;
+	}
+	if (renameat(t->dir_fd, tmp, t->dir_fd, t->base) < 0) {
 		err = errno;
-		unlinkat(dir, tmp, 0);
+		unlinkat(t->dir_fd, tmp, 0);
 		goto out;
 	}
 	/* The record is in place; only whether it survives a crash is not. */
 	doing = "sync the directory of status file";
-	err = sync_dir(dir);
+	err = sync_dir(t->dir_fd);
 out:
-	if (dir >= 0 && dir != t->dir_fd) {
-		close(dir);
-	}
-	free(dpath);
 	free(b.data);
 	if (err != 0) {
 		log_error("cannot %s '%s': %s", doing, t->path, strerror(err));

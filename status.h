@@ -13,7 +13,7 @@
 /* Where --status-file goes: its directory is held from the start. */
 struct status_target {
 	const char *path; /* as given, or NULL: no status file */
-	int dir_fd;	  /* its directory, or -1 (retried by path) */
+	int dir_fd;	  /* its directory (O_PATH), or -1 */
 	char *base;	  /* its last component */
 };
 
@@ -46,18 +46,23 @@ struct status_info {
 };
 
 /*
- * At start: remembers the path and opens its directory, so that a relative
- * path still works after the working directory is removed.  Never fails:
- * a directory that cannot be opened now is tried again at the end.
+ * At start, before COMMAND: opens the directory of path (so that a
+ * relative path still works after the working directory is removed),
+ * checks that what is at path now may be replaced (nothing, or a regular
+ * file that is empty or holds a record; never a symbolic link) and that
+ * the kernel lets us make a file in the directory.  NULL: no status file.
+ * Returns 0, or -1 after logging why in one line; the target is then
+ * unset (t->path NULL), so that nothing is ever written to it.
  */
-void status_prepare(struct status_target *t, const char *path);
+int status_prepare(struct status_target *t, const char *path);
 
 /*
  * Writes the record as one JSON object, atomically and durably: a
- * temporary file in the same directory, synced, then rename(2), which
- * replaces a symlink at the path rather than following it, then the
- * directory synced.  Returns 0, or -1 after logging why; a failure before
- * the rename leaves neither the temporary file nor a descriptor behind.
+ * temporary file in the same directory, synced, then rename(2), then the
+ * directory synced.  Just before the rename, what is at the path is
+ * checked again as at start: something that is not ours is left alone.
+ * Returns 0, or -1 after logging why; a failure before the rename leaves
+ * neither the temporary file nor a descriptor behind.
  */
 int status_write(const struct status_target *t, const struct status_info *si);
 

@@ -84,9 +84,9 @@ contain(struct run *r)
 }
 
 /*
- * Everything before the first fork: what the teardown needs, the parent
- * watch, the subreaper.  Returns -1 when all is set, or the status to
- * exit with (the run is not started).
+ * Everything before the first fork: the files we will write, what the
+ * teardown needs, the parent watch, the subreaper.  Returns -1 when all
+ * is set, or the status to exit with (the run is not started).
  */
 static int
 set_up(struct run *r)
@@ -95,7 +95,15 @@ set_up(struct run *r)
 
 	clock_gettime(CLOCK_REALTIME, &r->started_rt);
 	r->started = loop_now();
-	status_prepare(&r->status, r->opt.status_file);
+	/*
+	 * The status file first: its check makes nothing, so a refusal
+	 * leaves no trace, where the teardown log and the lock files that
+	 * come after are created by their checks.  Once it has passed,
+	 * every end writes a record, a failure of those included.
+	 */
+	if (status_prepare(&r->status, r->opt.status_file) < 0) {
+		return EXIT_FAILURE_SUPERVISE;
+	}
 	r->caps.active = r->opt.caps_given;
 	r->caps.mask = r->opt.caps;
 	if (caps_prepare(&r->caps) < 0 ||

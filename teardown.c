@@ -57,9 +57,16 @@ teardown_prepare(struct teardown *td, const struct options *opt,
 	td->cwd_fd = td->sh_fd = td->log_fd = td->out_fd = -1;
 	td->pipe_r = td->pipe_w = -1;
 	td->state = TD_IDLE;
-	/* Opened even without -T: a bad path is a mistake to report now. */
+	/*
+	 * Opened even without -T, before COMMAND starts: a path that cannot
+	 * be written is a mistake to report now (exit 125), not after the
+	 * run, when the log is needed.  The open itself is the check, so it
+	 * is the kernel's answer (a read-only mount, an immutable directory)
+	 * and not that of the mode bits.
+	 */
 	if (opt->teardown_log != NULL) {
 		/*
+		 * O_APPEND and never O_TRUNC: what earlier runs wrote stays.
 		 * O_NONBLOCK: a FIFO without a reader fails now rather than
 		 * hang, and one whose reader stops never stalls the loop
 		 * (what cannot be written at once is dropped and counted).

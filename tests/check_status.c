@@ -10,8 +10,10 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,8 @@ struct call {
 
 static bool record_calls;
 static char fail_fsync;
+static int tmpfile_errno; /* see openat() below */
+static int ntmpfiles, nprobes;
 static struct call calls[8];
 static int ncalls;
 
@@ -83,6 +87,8 @@ setup(void)
 	record_calls = false;
 	fail_fsync = 0;
 	ncalls = 0;
+	tmpfile_errno = 0;
+	ntmpfiles = nprobes = 0;
 }
 
 static void
@@ -95,6 +101,7 @@ teardown(void)
 	test_capture_end();
 	record_calls = false;
 	fail_fsync = 0;
+	tmpfile_errno = 0;
 	if (saved_cwd >= 0) {
 		if (fchdir(saved_cwd) < 0) {
 			perror("fchdir");
@@ -114,7 +121,10 @@ teardown(void)
 	if (d != NULL) {
 		while ((e = readdir(d)) != NULL) {
 			snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
-			unlink(sub);
+			/* Directories a test made are empty. */
+			if (unlink(sub) < 0 && errno == EISDIR) {
+				rmdir(sub);
+			}
 		}
 		closedir(d);
 	}
@@ -562,7 +572,7 @@ START_TEST(test_status_write_writes_the_file_atomically)
 
 	mode_t old = umask(022);
 
-	status_prepare(&target, file);
+	ck_assert_int_eq(status_prepare(&target, file), 0);
 	ck_assert_int_ge(target.dir_fd, 0);
 	ck_assert_str_eq(target.base, "status.json");
 	info.reason = "timeout";
@@ -581,7 +591,7 @@ END_TEST
 
 START_TEST(test_status_write_replaces_an_older_record)
 {
-	status_prepare(&target, file);
+	ck_assert_int_eq(status_prepare(&target, file), 0);
 	info.reason = "timeout";
 	ck_assert_int_eq(status_write(&target, &info), 0);
 	info.reason = "cancel";
@@ -593,82 +603,9 @@ START_TEST(test_status_write_replaces_an_older_record)
 }
 END_TEST
 
-START_TEST(test_status_write_replaces_a_symlink_not_its_target)
-{
-	char victim[320];
-	struct stat st;
-	int fd;
-
-	snprintf(victim, sizeof(victim), "%s/victim", dir);
-	fd = open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, "precious\n", 9), 9);
-	close(fd);
-	ck_assert_int_eq(symlink(victim, file), 0);
-	status_prepare(&target, file);
-	ck_assert_int_eq(status_write(&target, &info), 0);
-	ck_assert_int_eq(lstat(file, &st), 0);
-	ck_assert_msg(S_ISREG(st.st_mode), "the path is not a regular file");
-	ck_assert_status_file(file);
-	ck_assert_str_eq(slurp(victim), "precious\n");
-	ck_assert_int_eq(count_entries(dir, ".supervise-status."), 0);
-}
-END_TEST
-
-START_TEST(test_status_write_replaces_a_dangling_symlink)
-{
-	char victim[320];
-
-	snprintf(victim, sizeof(victim), "%s/nowhere", dir);
-	ck_assert_int_eq(symlink(victim, file), 0);
-	status_prepare(&target, file);
-	ck_assert_int_eq(status_write(&target, &info), 0);
-	ck_assert_status_file(file);
-	ck_assert_int_eq(access(victim, F_OK), -1);
-}
-END_TEST
-
-START_TEST(test_status_write_fails_for_a_missing_directory)
-{
-	char bad[320], want[512];
-	const char *err;
-	int r;
-
-	snprintf(bad, sizeof(bad), "%s/nodir/status.json", dir);
-	snprintf(want, sizeof(want),
-		 "supervise: cannot write status file "
-		 "'%s': No such file or directory\n",
-		 bad);
-	status_prepare(&target, bad);
-	ck_assert_int_eq(target.dir_fd, -1);
-	test_capture_begin();
-	r = status_write(&target, &info);
-	err = test_capture_end();
-	ck_assert_int_eq(r, -1);
-	ck_assert_str_eq(err, want);
-}
-END_TEST
-
-/* A directory made after the start is found at the end, by its path. */
-START_TEST(test_status_write_retries_a_directory_that_appeared)
-{
-	char sub[320], p[340];
-
-	snprintf(sub, sizeof(sub), "%s/later", dir);
-	snprintf(p, sizeof(p), "%s/status.json", sub);
-	status_prepare(&target, p);
-	ck_assert_int_eq(target.dir_fd, -1);
-	ck_assert_int_eq(mkdir(sub, 0755), 0);
-	ck_assert_int_eq(status_write(&target, &info), 0);
-	ck_assert_status_file(p);
-	unlink(p);
-	rmdir(sub);
-}
-END_TEST
-
 START_TEST(test_status_write_without_a_path_writes_nothing)
 {
-	status_prepare(&target, NULL);
+	ck_assert_int_eq(status_prepare(&target, NULL), 0);
 	ck_assert_ptr_null(target.path);
 	ck_assert_int_eq(target.dir_fd, -1);
 	ck_assert_int_eq(status_write(&target, &info), 0);
@@ -684,11 +621,463 @@ START_TEST(test_status_write_relative_path_survives_a_change_of_cwd)
 	saved_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(saved_cwd, 0);
 	ck_assert_int_eq(chdir(dir), 0);
-	status_prepare(&target, "status.json");
+	ck_assert_int_eq(status_prepare(&target, "status.json"), 0);
 	ck_assert_int_eq(chdir("/"), 0);
 	ck_assert_int_eq(status_write(&target, &info), 0);
 	snprintf(p, sizeof(p), "%s/status.json", dir);
 	ck_assert_status_file(p);
+}
+END_TEST
+
+/* ---- status_prepare: what may be replaced, and where ---- */
+
+/*
+ * openat() as status_prepare() calls it: an O_TMPFILE open fails with
+ * tmpfile_errno when that is set (as on a file system without O_TMPFILE),
+ * and unnamed files and named probes are counted.
+ */
+static int (*real_openat)(int, const char *, int, ...);
+
+static void __attribute__((constructor)) find_real_openat(void)
+{
+	real_openat = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT,
+								  "openat");
+}
+
+int
+openat(int fd, const char *path, int flags, ...)
+{
+	bool unnamed = (flags & O_TMPFILE) == O_TMPFILE;
+	mode_t mode = 0;
+	va_list ap;
+
+	if ((flags & O_CREAT) != 0 || unnamed) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if (unnamed) {
+		ntmpfiles++;
+		if (tmpfile_errno != 0) {
+			errno = tmpfile_errno;
+			return -1;
+		}
+	} else if ((flags & O_CREAT) != 0 && strstr(path, ".probe") != NULL) {
+		nprobes++;
+	}
+	return real_openat(fd, path, flags, mode);
+}
+
+static void
+put_file(const char *p, const char *text)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* A record at p, as status_write() makes it. */
+static void
+put_record(const char *p)
+{
+	struct status_target t;
+
+	ck_assert_int_eq(status_prepare(&t, p), 0);
+	ck_assert_int_eq(status_write(&t, &info), 0);
+	close(t.dir_fd);
+	free(t.base);
+}
+
+/* The prepared target is unset: nothing can be written through it. */
+static void
+ck_assert_unset(void)
+{
+	ck_assert_ptr_null(target.path);
+	ck_assert_ptr_null(target.base);
+	ck_assert_int_eq(target.dir_fd, -1);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+}
+
+START_TEST(test_status_prepare_fails_for_a_missing_directory)
+{
+	char bad[320], want[512];
+	const char *err;
+	int r;
+
+	snprintf(bad, sizeof(bad), "%s/nodir/status.json", dir);
+	snprintf(want, sizeof(want),
+		 "supervise: cannot write status file "
+		 "'%s': No such file or directory\n",
+		 bad);
+	test_capture_begin();
+	r = status_prepare(&target, bad);
+	err = test_capture_end();
+	ck_assert_int_eq(r, -1);
+	ck_assert_str_eq(err, want);
+	ck_assert_unset();
+	ck_assert_int_eq(count_entries(dir, NULL), 0);
+}
+END_TEST
+
+/* What may be at the path at start: each is replaced by the record. */
+enum { ACCEPT_NOTHING, ACCEPT_EMPTY, ACCEPT_RECORD, ACCEPT_LATER_FORMAT };
+
+START_TEST(test_status_prepare_accepts_nothing_an_empty_file_or_a_record)
+{
+	switch (_i) {
+	case ACCEPT_NOTHING:
+		break;
+	case ACCEPT_EMPTY:
+		put_file(file, "");
+		break;
+	case ACCEPT_RECORD:
+		put_record(file);
+		break;
+	case ACCEPT_LATER_FORMAT:
+		put_file(file,
+			 "{\"version\": 27, \"supervise_version\": "
+			 "\"9.1\", \"what\": 1}\n");
+		break;
+	}
+	info.reason = "cancel";
+	ck_assert_int_eq(status_prepare(&target, file), 0);
+	ck_assert_int_eq(count_entries(dir, NULL),
+			 _i == ACCEPT_NOTHING ? 0 : 1);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	ck_assert_status_file(file);
+	ck_assert_contains(slurp(file), "\"reason\": \"cancel\"");
+	ck_assert_int_eq(count_entries(dir, NULL), 1);
+}
+END_TEST
+
+/* A hard link is fine: the other name keeps the old contents. */
+START_TEST(test_status_prepare_accepts_a_hard_linked_record)
+{
+	char other[320], old[4096];
+
+	snprintf(other, sizeof(other), "%s/other", dir);
+	put_record(file);
+	snprintf(old, sizeof(old), "%s", slurp(file));
+	ck_assert_int_eq(link(file, other), 0);
+	info.reason = "timeout";
+	ck_assert_int_eq(status_prepare(&target, file), 0);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	ck_assert_contains(slurp(file), "\"reason\": \"timeout\"");
+	ck_assert_str_eq(slurp(other), old);
+}
+END_TEST
+
+/* What is at the path, when it is not ours. */
+struct foreign_case {
+	const char *name;
+	char kind;	     /* 'f' file, 'd' directory, 'p' FIFO, 'l' link */
+	const char *content; /* of the file, or the link's target name */
+	bool is_link;	     /* the message says so */
+};
+
+static const struct foreign_case foreign_cases[] = {
+	{ "a script", 'f', "#!/bin/sh\necho deployed\n", false },
+	{ "another program's JSON", 'f', "{\"version\": 1}\n", false },
+	{ "a record's head cut short", 'f', "{\"version\": 1, \"supervise_v",
+	  false },
+	{ "no version number", 'f',
+	  "{\"version\": , \"supervise_version\": \"0.1.0\"}\n", false },
+	{ "one byte", 'f', "{", false },
+	{ "a directory", 'd', NULL, false },
+	{ "a FIFO", 'p', NULL, false },
+	{ "a link to a record", 'l', "victim", true },
+	{ "a dangling link", 'l', "nowhere", true },
+};
+
+/* Makes c at p (a record at dir/victim for a link to one). */
+static void
+make_foreign(const struct foreign_case *c, const char *p)
+{
+	char target_path[320];
+
+	switch (c->kind) {
+	case 'f':
+		put_file(p, c->content);
+		break;
+	case 'd':
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+		break;
+	case 'p':
+		ck_assert_int_eq(mkfifo(p, 0644), 0);
+		break;
+	case 'l':
+		snprintf(target_path, sizeof(target_path), "%s/%s", dir,
+			 c->content);
+		if (strcmp(c->content, "victim") == 0) {
+			put_record(target_path);
+		}
+		ck_assert_int_eq(symlink(target_path, p), 0);
+		break;
+	}
+}
+
+/* c is still at p as it was made, and dir holds nothing else. */
+static void
+ck_assert_foreign_intact(const struct foreign_case *c, const char *p)
+{
+	char target_path[320];
+	struct stat st;
+
+	ck_assert_int_eq(lstat(p, &st), 0);
+	switch (c->kind) {
+	case 'f':
+		ck_assert(S_ISREG(st.st_mode));
+		ck_assert_str_eq(slurp(p), c->content);
+		break;
+	case 'd':
+		ck_assert(S_ISDIR(st.st_mode));
+		ck_assert_int_eq(count_entries(p, NULL), 0);
+		break;
+	case 'p':
+		ck_assert(S_ISFIFO(st.st_mode));
+		break;
+	case 'l':
+		ck_assert(S_ISLNK(st.st_mode));
+		snprintf(target_path, sizeof(target_path), "%s/%s", dir,
+			 c->content);
+		if (strcmp(c->content, "victim") == 0) {
+			ck_assert_status_file(target_path);
+			ck_assert_contains(slurp(target_path),
+					   "\"reason\": \"exit\"");
+		} else {
+			ck_assert_int_eq(access(target_path, F_OK), -1);
+		}
+		break;
+	}
+	ck_assert_int_eq(count_entries(dir, NULL),
+			 strcmp(c->content ? c->content : "", "victim") == 0 ?
+				 2 :
+				 1);
+}
+
+static void
+want_refusal(char *want, size_t len, const struct foreign_case *c,
+	     const char *p)
+{
+	if (c->is_link) {
+		snprintf(want, len,
+			 "supervise: status file '%s' is a symbolic link; "
+			 "not replacing it\n",
+			 p);
+	} else {
+		snprintf(want, len,
+			 "supervise: status file '%s' exists and is not a "
+			 "supervise status file; not replacing it\n",
+			 p);
+	}
+}
+
+START_TEST(test_status_prepare_refuses_what_is_not_ours)
+{
+	const struct foreign_case *c = &foreign_cases[_i];
+	char want[512];
+	const char *err;
+	int r;
+
+	make_foreign(c, file);
+	want_refusal(want, sizeof(want), c, file);
+	test_capture_begin();
+	r = status_prepare(&target, file);
+	err = test_capture_end();
+	ck_assert_msg(r == -1, "%s was accepted", c->name);
+	ck_assert_str_eq(err, want);
+	ck_assert_unset();
+	ck_assert_foreign_intact(c, file);
+}
+END_TEST
+
+/* A device is refused, and never opened (opening one can do things). */
+START_TEST(test_status_prepare_refuses_a_device)
+{
+	const char *err;
+	int r;
+
+	test_capture_begin();
+	r = status_prepare(&target, "/dev/null");
+	err = test_capture_end();
+	ck_assert_int_eq(r, -1);
+	ck_assert_str_eq(err,
+			 "supervise: status file '/dev/null' exists and "
+			 "is not a supervise status file; not replacing "
+			 "it\n");
+	ck_assert_unset();
+}
+END_TEST
+
+/*
+ * What appeared at the path during the run is checked again at the end,
+ * as at start, and left as it is: no record, no temporary file.
+ */
+START_TEST(test_status_write_leaves_what_appeared_meanwhile)
+{
+	const struct foreign_case *c = &foreign_cases[_i];
+	char want[512];
+	const char *err;
+	int r;
+
+	ck_assert_int_eq(status_prepare(&target, file), 0);
+	make_foreign(c, file);
+	want_refusal(want, sizeof(want), c, file);
+	test_capture_begin();
+	r = status_write(&target, &info);
+	err = test_capture_end();
+	ck_assert_int_eq(r, -1);
+	ck_assert_str_eq(err, want);
+	ck_assert_foreign_intact(c, file);
+	ck_assert_int_eq(count_entries(dir, ".supervise-status."), 0);
+}
+END_TEST
+
+/* The kernel is asked with an unnamed file, which leaves nothing. */
+START_TEST(test_status_prepare_probes_with_an_unnamed_file)
+{
+	ck_assert_int_eq(status_prepare(&target, file), 0);
+	ck_assert_int_eq(ntmpfiles, 1);
+	ck_assert_int_eq(nprobes, 0);
+	ck_assert_int_eq(count_entries(dir, NULL), 0);
+}
+END_TEST
+
+static const int no_tmpfile_errnos[] = { EOPNOTSUPP, EISDIR, EINVAL };
+
+/*
+ * A file system without O_TMPFILE: a named probe, removed at once; one
+ * left by an earlier process of the same pid is stepped around.
+ */
+START_TEST(test_status_prepare_falls_back_to_a_named_probe)
+{
+	char stale[320];
+
+	snprintf(stale, sizeof(stale), "%s/.supervise-status.%d.0.probe", dir,
+		 (int)getpid());
+	put_file(stale, "");
+	tmpfile_errno = no_tmpfile_errnos[_i];
+	ck_assert_int_eq(status_prepare(&target, file), 0);
+	ck_assert_int_eq(ntmpfiles, 1);
+	ck_assert_int_eq(nprobes, 2);
+	ck_assert_int_eq(count_entries(dir, NULL), 1);
+	ck_assert_int_eq(access(stale, F_OK), 0);
+	ck_assert_int_eq(status_write(&target, &info), 0);
+	ck_assert_status_file(file);
+}
+END_TEST
+
+/* Any other refusal of the unnamed file is the answer: no probe. */
+START_TEST(test_status_prepare_reports_the_unnamed_files_refusal)
+{
+	char want[512];
+	const char *err;
+	int r;
+
+	tmpfile_errno = EROFS;
+	snprintf(want, sizeof(want),
+		 "supervise: cannot write status file '%s': Read-only file "
+		 "system\n",
+		 file);
+	test_capture_begin();
+	r = status_prepare(&target, file);
+	err = test_capture_end();
+	ck_assert_int_eq(r, -1);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(nprobes, 0);
+	ck_assert_unset();
+}
+END_TEST
+
+/* What status_prepare() said in a process that is not root. */
+struct prepare_result {
+	int r;
+	bool unreachable; /* that user cannot reach dir: nothing was tried */
+	char err[512];
+};
+
+/*
+ * Runs status_prepare(p) in a child that is not root (nobody, when we are
+ * root), with tmpfile_errno as given.  Returns its result in *res.
+ */
+static void
+prepare_as_non_root(const char *p, int no_tmpfile, struct prepare_result *res)
+{
+	int status;
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct status_target t;
+
+		if (geteuid() == 0 &&
+		    (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+		     setuid(65534) < 0)) {
+			_exit(1);
+		}
+		if (access(dir, X_OK) < 0) {
+			res->unreachable = true;
+			_exit(0);
+		}
+		tmpfile_errno = no_tmpfile;
+		test_capture_begin();
+		res->r = status_prepare(&t, p);
+		snprintf(res->err, sizeof(res->err), "%s", test_capture_end());
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * The kernel's answer, not the mode bits': a directory without write
+ * permission refuses the unnamed file and the named probe alike, and a
+ * file that cannot be read cannot be shown to be ours.
+ */
+START_TEST(test_status_prepare_fails_where_no_file_can_be_made)
+{
+	struct prepare_result *res;
+	char ro[320], p[340], want[512];
+
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(res, MAP_FAILED);
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(ro, sizeof(ro), "%s/ro", dir);
+	ck_assert_int_eq(mkdir(ro, 0555), 0);
+	ck_assert_int_eq(chmod(ro, 0555), 0);
+	snprintf(p, sizeof(p), "%s/status.json", ro);
+	snprintf(want, sizeof(want),
+		 "supervise: cannot write status file '%s': Permission "
+		 "denied\n",
+		 p);
+	prepare_as_non_root(p, 0, res);
+	if (!res->unreachable) {
+		ck_assert_int_eq(res->r, -1);
+		ck_assert_str_eq(res->err, want);
+		prepare_as_non_root(p, EOPNOTSUPP, res);
+		ck_assert_int_eq(res->r, -1);
+		ck_assert_str_eq(res->err, want);
+		/* Unreadable, in a directory anyone may write to. */
+		ck_assert_int_eq(chmod(dir, 0777), 0);
+		put_file(file,
+			 "{\"version\": 1, \"supervise_version\": \"x\"}");
+		ck_assert_int_eq(chmod(file, 0), 0);
+		snprintf(want, sizeof(want),
+			 "supervise: cannot read status file '%s': Permission "
+			 "denied\n",
+			 file);
+		prepare_as_non_root(file, 0, res);
+		ck_assert_int_eq(res->r, -1);
+		ck_assert_str_eq(res->err, want);
+	}
+	ck_assert_int_eq(count_entries(ro, NULL), 0);
+	rmdir(ro);
+	munmap(res, sizeof(*res));
 }
 END_TEST
 
@@ -765,7 +1154,7 @@ ck_assert_call(int i, const char *what, const char *path)
  */
 START_TEST(test_status_write_syncs_the_file_then_renames_then_syncs_the_dir)
 {
-	status_prepare(&target, file);
+	ck_assert_int_eq(status_prepare(&target, file), 0);
 	record_calls = true;
 	ck_assert_int_eq(status_write(&target, &info), 0);
 	record_calls = false;
@@ -774,27 +1163,6 @@ START_TEST(test_status_write_syncs_the_file_then_renames_then_syncs_the_dir)
 	ck_assert_call(1, "rename", file);
 	ck_assert_call(2, "fsync dir", dir);
 	ck_assert_status_file(file);
-}
-END_TEST
-
-/* The directory found by path at the end is synced too. */
-START_TEST(test_status_write_syncs_a_directory_opened_at_the_end)
-{
-	char sub[320], p[340];
-
-	snprintf(sub, sizeof(sub), "%s/later", dir);
-	snprintf(p, sizeof(p), "%s/status.json", sub);
-	status_prepare(&target, p);
-	ck_assert_int_eq(mkdir(sub, 0755), 0);
-	record_calls = true;
-	ck_assert_int_eq(status_write(&target, &info), 0);
-	record_calls = false;
-	ck_assert_int_eq(ncalls, 3);
-	ck_assert_call(0, "fsync file", p);
-	ck_assert_call(1, "rename", p);
-	ck_assert_call(2, "fsync dir", sub);
-	unlink(p);
-	rmdir(sub);
 }
 END_TEST
 
@@ -809,7 +1177,7 @@ START_TEST(test_status_write_failed_file_sync_leaves_nothing)
 		 "supervise: cannot write status file "
 		 "'%s': Input/output error\n",
 		 file);
-	status_prepare(&target, file);
+	ck_assert_int_eq(status_prepare(&target, file), 0);
 	fail_fsync = 'f';
 	record_calls = true;
 	test_capture_begin();
@@ -834,7 +1202,7 @@ START_TEST(test_status_write_failed_directory_sync_is_reported)
 		 "supervise: cannot sync the directory of "
 		 "status file '%s': Input/output error\n",
 		 file);
-	status_prepare(&target, file);
+	ck_assert_int_eq(status_prepare(&target, file), 0);
 	fail_fsync = 'd';
 	record_calls = true;
 	test_capture_begin();
@@ -899,7 +1267,7 @@ START_TEST(test_status_write_failed_write_leaves_no_file_and_no_descriptor)
 	ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
 	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &high), 0);
 	low.rlim_max = high.rlim_max; /* the soft limit only */
-	status_prepare(&target, file);
+	ck_assert_int_eq(status_prepare(&target, file), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -981,23 +1349,39 @@ status_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_status_write_writes_the_file_atomically);
 	tcase_add_test(tc, test_status_write_replaces_an_older_record);
-	tcase_add_test(tc, test_status_write_replaces_a_symlink_not_its_target);
-	tcase_add_test(tc, test_status_write_replaces_a_dangling_symlink);
-	tcase_add_test(tc, test_status_write_fails_for_a_missing_directory);
-	tcase_add_test(tc, test_status_write_retries_a_directory_that_appeared);
 	tcase_add_test(tc, test_status_write_without_a_path_writes_nothing);
 	tcase_add_test(
 		tc, test_status_write_relative_path_survives_a_change_of_cwd);
 	tcase_add_test(
 		tc,
 		test_status_write_syncs_the_file_then_renames_then_syncs_the_dir);
-	tcase_add_test(tc,
-		       test_status_write_syncs_a_directory_opened_at_the_end);
 	tcase_add_test(tc, test_status_write_failed_file_sync_leaves_nothing);
 	tcase_add_test(tc, test_status_write_failed_directory_sync_is_reported);
 	tcase_add_test(
 		tc,
 		test_status_write_failed_write_leaves_no_file_and_no_descriptor);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("prepare");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_status_prepare_fails_for_a_missing_directory);
+	tcase_add_loop_test(
+		tc,
+		test_status_prepare_accepts_nothing_an_empty_file_or_a_record,
+		0, ACCEPT_LATER_FORMAT + 1);
+	tcase_add_test(tc, test_status_prepare_accepts_a_hard_linked_record);
+	tcase_add_loop_test(tc, test_status_prepare_refuses_what_is_not_ours, 0,
+			    N(foreign_cases));
+	tcase_add_test(tc, test_status_prepare_refuses_a_device);
+	tcase_add_loop_test(tc,
+			    test_status_write_leaves_what_appeared_meanwhile, 0,
+			    N(foreign_cases));
+	tcase_add_test(tc, test_status_prepare_probes_with_an_unnamed_file);
+	tcase_add_loop_test(tc, test_status_prepare_falls_back_to_a_named_probe,
+			    0, N(no_tmpfile_errnos));
+	tcase_add_test(tc,
+		       test_status_prepare_reports_the_unnamed_files_refusal);
+	tcase_add_test(tc, test_status_prepare_fails_where_no_file_can_be_made);
 	suite_add_tcase(s, tc);
 	return s;
 }

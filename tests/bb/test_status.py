@@ -1024,54 +1024,64 @@ def test_status_atomic_under_reader():
 
 
 @status_test
-def test_status_symlink_replaced_not_followed():
-    """A symlink at FILE is replaced by a regular file; its target (an
-    existing file, or a dangling name) is untouched."""
+def test_status_symlink_refused():
+    """A symlink at FILE is refused at start, not replaced (the rename
+    would replace the link, not the file its owner meant): 125, COMMAND
+    not run; the link and its target (an existing file, or a dangling
+    name) are untouched."""
     d = tmpdir()
     target = os.path.join(d, "target")
     with open(target, "w") as fh:
         fh.write("keep me\n")
-    f = os.path.join(d, "status.json")
-    os.symlink(target, f)
-    r = bb.run(["--status-file=" + f, "--", "true"])
-    assert r.rc == 0 and r.err == "", r
-    assert not os.path.islink(f) and stat.S_ISREG(os.lstat(f).st_mode)
-    assert load(f)["reason"] == "exit"
+    marker = os.path.join(d, "marker")
+    for name, dest in (("status.json", target),
+                       ("status2.json", os.path.join(d, "not-there"))):
+        f = os.path.join(d, name)
+        os.symlink(dest, f)
+        r = bb.run(["--status-file=" + f, "--", "touch", marker])
+        _assert_refused(r, "supervise: status file '%s' is a symbolic link; "
+                        "not replacing it\n" % f)
+        assert os.readlink(f) == dest
     assert bb.read(target) == "keep me\n", bb.read(target)
-
-    dangling = os.path.join(d, "not-there")
-    g = os.path.join(d, "status2.json")
-    os.symlink(dangling, g)
-    r = bb.run(["--status-file=" + g, "--", "true"])
-    assert r.rc == 0 and r.err == "", r
-    assert not os.path.islink(g) and stat.S_ISREG(os.lstat(g).st_mode)
-    assert load(g)["reason"] == "exit"
-    assert not os.path.lexists(dangling), "the symlink was followed"
+    assert not os.path.lexists(os.path.join(d, "not-there")), "the symlink was followed"
     assert sorted(os.listdir(d)) == ["status.json", "status2.json", "target"], os.listdir(d)
 
 
 def _assert_unwritable(r, path, reason, rc=3):
+    """The record could not be written at the end: said, status kept."""
     assert r.rc == rc, r
     assert r.err == "supervise: cannot write status file '%s': %s\n" % (path, reason), r
 
 
+def _assert_refused(r, err):
+    """Refused at start: 125 and the one line err (COMMAND, which would
+    have exited 3 or left a marker, did not run)."""
+    assert r.rc == 125, r
+    assert r.err == err, r
+
+
+def _assert_cannot_write(r, path, reason):
+    _assert_refused(r, "supervise: cannot write status file '%s': %s\n" % (path, reason))
+
+
 @status_test
 def test_status_unwritable_missing_directory():
-    """The directory does not exist: reported, exit status unchanged (for
-    an exit and for a timeout)."""
+    """The directory does not exist: refused at start (for a plain run
+    and one with a timeout), COMMAND not run."""
     d = tmpdir()
     f = os.path.join(d, "no-such-dir", "status.json")
-    _assert_unwritable(bb.run(["--status-file=" + f, "--", "sh", "-c", "exit 3"]),
-                       f, "No such file or directory")
-    r = bb.run(["-q", "--status-file=" + f, "-t", "0.1", "--", "sleep", "1000"])
-    _assert_unwritable(r, f, "No such file or directory", rc=124)
+    marker = os.path.join(d, "marker")
+    _assert_cannot_write(bb.run(["--status-file=" + f, "--", "touch", marker]),
+                         f, "No such file or directory")
+    r = bb.run(["-q", "--status-file=" + f, "-t", "0.1", "--", "touch", marker])
+    _assert_cannot_write(r, f, "No such file or directory")
     assert os.listdir(d) == [], os.listdir(d)
 
 
 @status_test
 def test_status_unwritable_directory_non_root():
     """A directory without write permission, as a non-root user (nobody
-    via setpriv when we are root): EACCES reported, status unchanged."""
+    via setpriv when we are root): EACCES, refused at start."""
     if os.geteuid() == 0:
         # nobody runs a copy it can reach: the checkout may be in a home
         # directory of mode 700.
@@ -1093,14 +1103,15 @@ def test_status_unwritable_directory_non_root():
         os.chmod(ro, 0o555)
         f = os.path.join(ro, "status.json")
         r = bb.run(["--status-file=" + f, "--", "sh", "-c", "exit 3"])
-    _assert_unwritable(r, f, "Permission denied")
+    _assert_cannot_write(r, f, "Permission denied")
     assert os.listdir(ro) == [], os.listdir(ro)
 
 
 @status_test
 def test_status_unwritable_directory_root():
     """As root, a read-only bind mount (in a private mount namespace) and
-    an immutable directory (chattr +i): reported, status unchanged."""
+    an immutable directory (chattr +i): the mode bits say yes, the kernel
+    says no, and supervise asks the kernel: refused at start."""
     bb.require_root()
     d = tmpdir()
     ro = os.path.join(d, "ro")
@@ -1112,8 +1123,8 @@ def test_status_unwritable_directory_root():
                        capture_output=True, text=True, timeout=60)
     tried = 0
     if p.returncode != 99 and "unshare failed" not in p.stderr and "unshare:" not in p.stderr:
-        _assert_unwritable(bb.Result(p.returncode, p.stdout, p.stderr), f,
-                           "Read-only file system")
+        _assert_cannot_write(bb.Result(p.returncode, p.stdout, p.stderr), f,
+                             "Read-only file system")
         tried += 1
     assert os.listdir(ro) == [], os.listdir(ro)
 
@@ -1122,8 +1133,8 @@ def test_status_unwritable_directory_root():
     g = os.path.join(im, "status.json")
     if subprocess.run(["chattr", "+i", im], capture_output=True).returncode == 0:
         try:
-            _assert_unwritable(bb.run(["--status-file=" + g, "--", "sh", "-c", "exit 3"]),
-                               g, "Operation not permitted")
+            _assert_cannot_write(bb.run(["--status-file=" + g, "--", "sh", "-c", "exit 3"]),
+                                 g, "Operation not permitted")
             tried += 1
         finally:
             subprocess.run(["chattr", "-i", im], check=False)
@@ -1135,15 +1146,15 @@ def test_status_unwritable_directory_root():
 
 @status_test
 def test_status_file_is_a_directory():
-    """FILE is a directory: the rename fails, reported; the temporary file
-    is removed; the directory is untouched."""
+    """FILE is a directory: refused at start; the directory is untouched."""
     d = tmpdir()
     f = os.path.join(d, "status.json")
     os.mkdir(f)
     with open(os.path.join(f, "inside"), "w"):
         pass
-    _assert_unwritable(bb.run(["--status-file=" + f, "--", "sh", "-c", "exit 3"]),
-                       f, "Is a directory")
+    _assert_refused(bb.run(["--status-file=" + f, "--", "sh", "-c", "exit 3"]),
+                    "supervise: status file '%s' exists and is not a supervise "
+                    "status file; not replacing it\n" % f)
     assert sorted(os.listdir(d)) == ["status.json"], os.listdir(d)
     assert os.listdir(f) == ["inside"], os.listdir(f)
 
