@@ -18,6 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SUPERVISE = os.environ.get("SUPERVISE", os.path.join(ROOT, "supervise"))
 HELPERS = os.path.join(ROOT, "tests", "helpers")
 
+# The line that follows every usage error.
+TRY_HELP = "Try 'supervise --help' for more information.\n"
+
 PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
 
