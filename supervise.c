@@ -19,6 +19,9 @@
 #include "supervise.h"
 #include "supervisor.h"
 
+static const char usage_hint[] =
+	"Try 'supervise --help' for more information.\n";
+
 /* Options parsed, or an exit status for --help, --version and errors. */
 static int
 parse_args(struct run *r, int argc, char **argv)
@@ -38,6 +41,8 @@ parse_args(struct run *r, int argc, char **argv)
 		break;
 	}
 	log_error("%s", err);
+	/* As coreutils do: a second line, without our prefix. */
+	log_output(STDERR_FILENO, usage_hint, sizeof(usage_hint) - 1);
 	return EXIT_FAILURE_SUPERVISE;
 }
 

@@ -123,24 +123,67 @@ stop_sig_name(const struct run *r, char *buf, size_t len)
 			buf, len);
 }
 
-/* While stopping or tearing down: a second event of the kind that ends
- * a run.  A real second cancel skips the rest of the grace. */
+/*
+ * The supervisor learns of the front's death as a cancel by SIGKILL (its
+ * parent-death signal): the front never exits while we live, so it was
+ * killed.  No real SIGKILL can be read from a signalfd.
+ */
+static bool
+is_front_death(const struct run *r, enum run_reason reason, int sig)
+{
+	return r->front != 0 && reason == REASON_CANCEL && sig == SIGKILL;
+}
+
+/*
+ * What happened, in the words of the messages, for an event that is not
+ * a plain signal: a death or a hangup.  Returns NULL for a signal (or a
+ * timeout), which the caller names itself.  The front is the process
+ * the caller started: to the user, it is supervise.
+ */
+static const char *
+what_happened(const struct run *r, enum run_reason reason, int sig, pid_t from,
+	      char *buf, size_t len)
+{
+	if (is_front_death(r, reason, sig)) {
+		snprintf(buf, len, "supervise (pid %d) was killed",
+			 (int)r->front);
+	} else if (reason == REASON_PARENT_DEATH) {
+		snprintf(buf, len, "%s process %d died",
+			 from == r->ancestor && r->ancestor != 0 ? "ancestor" :
+								   "parent",
+			 (int)from);
+	} else if (reason == REASON_HANGUP) {
+		snprintf(buf, len, "nobody reads standard %s any more",
+			 from == 1 ? "output" : "error");
+	} else {
+		return NULL;
+	}
+	return buf;
+}
+
+/*
+ * While stopping or tearing down: a second event of the kind that ends
+ * a run.  A real second cancel (or the front's death) skips the rest of
+ * the grace.  Signals are "ignored"; a death or a hangup cannot be, and
+ * is said to change nothing.
+ */
 static void
 end_again(struct run *r, enum run_reason reason, int sig, pid_t from,
 	  bool relayed, uint64_t now)
 {
-	char name[32];
+	char name[32], what[96];
+	const char *event = what_happened(r, reason, sig, from, what,
+					  sizeof(what));
 	int n;
 
+	sig_name(sig, name, sizeof(name));
 	if (r->state == RUN_TEARDOWN) {
 		/* The teardown is bounded by its own deadline: let it finish. */
-		if (reason == REASON_PARENT_DEATH) {
-			log_info("parent process %d died; the teardown goes on",
-				 (int)from);
+		if (event != NULL) {
+			log_info("%s; the teardown goes on", event);
 		} else {
 			log_info("%s during the teardown; ignored",
-				 sig != 0 ? sig_name(sig, name, sizeof(name)) :
-					    "timeout");
+				 sig != 0 ? name : "timeout");
 		}
 		return;
 	}
@@ -152,21 +195,37 @@ end_again(struct run *r, enum run_reason reason, int sig, pid_t from,
 	if (reason == REASON_CANCEL && sig == r->sh->cancel_sig &&
 	    from == r->cancel_from && from != 0 &&
 	    relayed != r->cancel_relayed) {
-		log_debug("%s from pid %d seen twice; once counts",
-			  sig_name(sig, name, sizeof(name)), (int)from);
+		log_debug("%s from pid %d seen twice; once counts", name,
+			  (int)from);
 		return;
 	}
 	if (reason == REASON_CANCEL && r->stop.phase == TREE_GRACE) {
 		n = tree_stop_hurry(&r->stop, now);
 		r->sh->kill_at = now;
-		log_info("%s again; sending SIGKILL to %d process%s now",
-			 sig_name(sig, name, sizeof(name)), n,
-			 n == 1 ? "" : "es");
+		log_info("%s%s; sending SIGKILL to %d process%s now",
+			 event != NULL ? event : name,
+			 event != NULL ? "" : " again", n, n == 1 ? "" : "es");
+	} else if (event != NULL) {
+		log_info("%s; already stopping the run", event);
 	} else {
 		log_info("%s while stopping; ignored",
-			 reason == REASON_PARENT_DEATH ?
-				 "parent died" :
-				 sig_name(sig, name, sizeof(name)));
+			 sig != 0 ? name : "timeout");
+	}
+}
+
+/*
+ * On a terminal, a person pressed Ctrl-C and may not want to wait for
+ * the grace: tell them, once (the first end of a run comes once), what a
+ * second one does (end_again() skips the grace).  A runner's SIGINT has
+ * no terminal on stderr to read this.
+ */
+static void
+hint_second_ctrl_c(const struct run *r, enum run_reason reason, int sig)
+{
+	if (reason == REASON_CANCEL && sig == SIGINT &&
+	    r->stop.phase == TREE_GRACE &&
+	    r->stop.grace_ns > UINT64_C(1000000000) && isatty(STDERR_FILENO)) {
+		log_info("press Ctrl-C again to kill the run at once");
 	}
 }
 
@@ -175,7 +234,7 @@ static void
 say_why(struct run *r, enum run_reason reason, int sig, pid_t from,
 	uint64_t now)
 {
-	char name[32], stop[32], dur[32], who[48] = "";
+	char name[32], stop[32], dur[32], who[48] = "", what[96];
 
 	stop_sig_name(r, stop, sizeof(stop));
 	if (from > 0) {
@@ -191,20 +250,9 @@ say_why(struct run *r, enum run_reason reason, int sig, pid_t from,
 		log_info("timed out after %s; stopping the run with %s",
 			 fmt_duration(r->opt.timeout_ns, dur, sizeof(dur)),
 			 stop);
-	} else if (reason == REASON_PARENT_DEATH && from == r->ancestor &&
-		   r->ancestor != 0) {
-		log_info("ancestor process %d died; stopping the run with %s",
-			 (int)from, stop);
-	} else if (reason == REASON_PARENT_DEATH) {
-		log_info("parent process %d died; stopping the run with %s",
-			 (int)from, stop);
-	} else if (reason == REASON_HANGUP) {
-		log_info("nobody reads standard %s any more; stopping the run "
-			 "with %s",
-			 from == 1 ? "output" : "error", stop);
-	} else if (r->front != 0 && sig == SIGKILL) {
-		log_info("front process %d died; stopping the run with %s",
-			 (int)r->front, stop);
+	} else if (what_happened(r, reason, sig, from, what, sizeof(what)) !=
+		   NULL) {
+		log_info("%s; stopping the run with %s", what, stop);
 	} else {
 		log_info("cancelled by %s%s; stopping the run with %s",
 			 sig_name(sig, name, sizeof(name)), who, stop);
@@ -236,6 +284,7 @@ end_run(struct run *r, enum run_reason reason, int sig, pid_t from,
 	}
 	say_why(r, reason, sig, from, now);
 	begin_stop(r, now);
+	hint_second_ctrl_c(r, reason, sig);
 }
 
 /* COMMAND is gone: stop what it left behind, or finish. */
@@ -278,6 +327,26 @@ next_exited(int *ws)
 }
 
 /*
+ * With -v, how COMMAND ended, as waitid() told it: a shell that exits 143
+ * after its child was killed exited; only a signal death is a kill.
+ */
+static void
+log_command_end(int ws, uint64_t ran)
+{
+	char name[32], dur[32];
+
+	fmt_duration(ran, dur, sizeof(dur));
+	if (WIFSIGNALED(ws)) {
+		log_debug("command killed by %s%s after %s",
+			  sig_name(WTERMSIG(ws), name, sizeof(name)),
+			  WCOREDUMP(ws) ? " (core dumped)" : "", dur);
+	} else {
+		log_debug("command exited with status %d after %s",
+			  WEXITSTATUS(ws), dur);
+	}
+}
+
+/*
  * Reaps every child that has exited; signals merge, so loop until none.
  * Each is recorded in the shared page before it is reaped: killed in
  * between, we leave a zombie that the front reaps and records, never a
@@ -287,7 +356,6 @@ next_exited(int *ws)
 static void
 reap(struct run *r, uint64_t now)
 {
-	char dur[32];
 	pid_t pid;
 	int ws = 0;
 
@@ -302,9 +370,7 @@ reap(struct run *r, uint64_t now)
 		r->sh->cmd_wstatus = ws;
 		r->sh->cmd_state = CMD_ENDED;
 		(void)waitpid(pid, NULL, WNOHANG);
-		log_debug("command exited with status %d after %s",
-			  child_exit_status(ws),
-			  fmt_duration(now - r->cmd_started, dur, sizeof(dur)));
+		log_command_end(ws, now - r->cmd_started);
 		if (r->state == RUN_RUNNING) {
 			command_ended(r, now);
 		}
@@ -655,6 +721,24 @@ warn_if_creds_change(const struct run *r)
 }
 
 /*
+ * "supervise 30m ./deploy.sh": a COMMAND that was not found but reads as
+ * a duration was most likely meant for -t.  Only after the exec failed,
+ * so that a real program named "10" still runs.
+ */
+static void
+hint_duration_as_command(char **command, int err)
+{
+	uint64_t ns;
+
+	if (err != ENOENT || parse_duration(command[0], &ns) < 0) {
+		return;
+	}
+	log_error("did you mean 'supervise -t %s %s%s'?", command[0],
+		  command[1] != NULL ? command[1] : "COMMAND",
+		  command[1] != NULL && command[2] != NULL ? " ..." : "");
+}
+
+/*
  * Starts COMMAND.  Returns 0, or -1 when it did not start: with the reason
  * REASON_EXEC_FAILED (the run is over, perhaps with a teardown to run)
  * or REASON_ERROR.
@@ -690,6 +774,7 @@ start_command(struct run *r)
 		} else {
 			log_error("cannot run '%s': %s", r->opt.command[0],
 				  strerror(r->exec_errno));
+			hint_duration_as_command(r->opt.command, r->exec_errno);
 		}
 		/* It reported why and exits at once, having forked nothing. */
 		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
@@ -734,7 +819,9 @@ supervisor_set_up(struct run *r, pid_t front)
 		return EXIT_FAILURE_SUPERVISE;
 	}
 	if (getppid() != front) {
-		log_info("front process %d died before the command started",
+		/* The process the caller started: to the user, supervise. */
+		log_info("supervise (pid %d) was killed before the command "
+			 "started",
 			 (int)front);
 		run_set_reason(r, REASON_CANCEL, SIGKILL);
 		return 128 + SIGKILL;

@@ -21,6 +21,9 @@ SUPERVISE = os.environ.get("SUPERVISE", os.path.join(ROOT, "supervise"))
 HELPERS = os.path.join(ROOT, "tests", "helpers")
 STATUS_SCHEMA = os.path.join(ROOT, "schema", "status-v1.schema.json")
 
+# The line that follows every usage error.
+TRY_HELP = "Try 'supervise --help' for more information.\n"
+
 PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
 

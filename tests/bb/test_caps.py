@@ -328,21 +328,23 @@ def test_caps_unknown_name():
                       ("cap_bogus,cap_net_raw", "cap_bogus")):
         r = run(["--caps=" + caps, "--", "sh", "-c", "touch %s" % Q(marker)])
         assert r.rc == 125, (caps, r)
-        assert r.err == "supervise: invalid capability '%s'\n" % bad, (caps, r)
+        assert r.err == ("supervise: invalid capability '%s'\n" % bad +
+                         bb.TRY_HELP), (caps, r)
         assert not os.path.exists(marker), "COMMAND was started (%s)" % caps
 
 
 @caps_test
 def test_caps_empty_lists():
     """--caps= and a trailing comma: 125 with one 'invalid capability'
-    line, COMMAND not started."""
+    line and the --help hint, COMMAND not started."""
     d = tmpdir(0o777)
     marker = os.path.join(d, "started")
     for caps in ("", "cap_net_raw,", ",cap_net_raw", "cap_net_raw,,cap_chown"):
         r = run(["--caps=" + caps, "--", "sh", "-c", "touch %s" % Q(marker)])
         assert r.rc == 125, (caps, r)
-        assert len(r.err.splitlines()) == 1 and \
-            r.err.startswith("supervise: invalid capability '"), (caps, r)
+        lines = r.err.splitlines(True)
+        assert len(lines) == 2 and lines[1] == bb.TRY_HELP and \
+            lines[0].startswith("supervise: invalid capability '"), (caps, r)
         assert not os.path.exists(marker), "COMMAND was started (%r)" % caps
 
 

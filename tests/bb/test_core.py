@@ -755,7 +755,7 @@ def test_usage_errors():
     bad = []
     for args, line in cases:
         r = run(args)
-        if (r.rc, r.err, r.out) != (125, "supervise: %s\n" % line, ""):
+        if (r.rc, r.err, r.out) != (125, "supervise: %s\n%s" % (line, bb.TRY_HELP), ""):
             bad.append((args, "expected 125 %r" % line, r))
         if os.path.exists(os.path.join(d, "marker")):
             bad.append((args, "COMMAND was started"))
@@ -819,7 +819,8 @@ def test_quiet_silences_messages_not_errors():
     assert r.rc == 127, r
     assert r.err == "supervise: cannot run 'nosuch': No such file or directory\n", r
     r = run(["-q", "-t", "abc", "--", "true"])
-    assert (r.rc, r.err) == (125, "supervise: invalid duration 'abc'\n"), r
+    assert (r.rc, r.err) == (125, "supervise: invalid duration 'abc'\n" +
+                             bb.TRY_HELP), r
     log = os.path.join(d, "log")
     p = start(["-q", "--", SIGPROBE, log, "--exit-on", "TERM=0"])
     wait_ready(log)

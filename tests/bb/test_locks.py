@@ -616,7 +616,7 @@ def test_locks_too_many_locks():
         args += ["-l", os.path.join(d, "l%02d" % i)]
     r = run(d, args + ["touch", "marker"])
     assert r.rc == 125, r
-    assert r.err == "supervise: too many locks (at most 64)\n", r.err
+    assert r.err == "supervise: too many locks (at most 64)\n" + bb.TRY_HELP, r.err
     assert not os.path.exists(os.path.join(d, "marker"))
     r = run(d, args[2:] + ["touch", "marker"])
     assert r.rc == 0, r
@@ -633,7 +633,7 @@ def test_locks_bad_lock_wait_is_a_usage_error():
 
     def check(args, line):
         r = run(d, args)
-        assert (r.rc, r.err) == (125, "supervise: %s\n" % line), r
+        assert (r.rc, r.err) == (125, "supervise: %s\n%s" % (line, bb.TRY_HELP)), r
         assert not os.path.exists(os.path.join(d, "marker")), "COMMAND ran"
     bb.check_cases([
         # name, arguments, message

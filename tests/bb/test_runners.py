@@ -110,7 +110,7 @@ def test_runners_woodpecker_group_sigkill():
     rc = wait_status(sup)
     bb.assert_gone(pids)
     assert rc == 128 + signal.SIGKILL, (rc, err_text(d))
-    assert_line(d, r"supervise: front process %d died; stopping the run with SIGTERM" % front)
+    assert_line(d, r"supervise: supervise \(pid %d\) was killed; stopping the run with SIGTERM" % front)
 
 
 # 3. GitHub Actions on a host (and older Woodpecker local): SIGINT to the
@@ -201,7 +201,7 @@ def test_runners_front_sigkilled():
     rc = wait_status(sup)
     bb.assert_gone(pids)
     assert rc == 137, (rc, err_text(d))
-    assert_line(d, r"supervise: front process %d died; stopping the run with SIGTERM" % front.pid)
+    assert_line(d, r"supervise: supervise \(pid %d\) was killed; stopping the run with SIGTERM" % front.pid)
 
 
 # 7. The parent *thread* that started supervise ends, the parent process

@@ -1250,7 +1250,9 @@ def test_status_usage_error_writes_nothing():
                  []):
         r = bb.run(["--status-file=" + f] + args)
         assert r.rc == 125, (args, r)
-        assert len(r.err.splitlines()) == 1 and r.err.startswith("supervise: "), (args, r)
+        lines = r.err.splitlines(True)
+        assert len(lines) == 2 and lines[0].startswith("supervise: ") and \
+            lines[1] == bb.TRY_HELP, (args, r)
         assert os.listdir(d) == [], (args, os.listdir(d))
     for args in (["--help"], ["--version"]):
         r = bb.run(["--status-file=" + f] + args)

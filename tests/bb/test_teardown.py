@@ -270,7 +270,7 @@ def test_teardown_on_group_sigkill():
     bb.assert_gone([front, cmd])
     assert lines(m) == ["cancel|137|killed by SIGTERM|%d" % front], lines(m)
     match_lines(err(d), [
-        r"supervise: front process %d died; stopping the run with SIGTERM" % front,
+        r"supervise: supervise \(pid %d\) was killed; stopping the run with SIGTERM" % front,
         r"supervise: teardown started \(reason: cancel\)",
         r"supervise: teardown finished in %s \(exit 0\)" % DUR,
     ])
@@ -981,7 +981,8 @@ def test_teardown_on_bad_event_words():
     def check(opt, word):
         r = bb.run(opt + ["-T", "true", "--", "touch", touched])
         assert r.rc == 125, r
-        assert r.err == "supervise: invalid teardown event '%s'\n" % word, r
+        assert r.err == ("supervise: invalid teardown event '%s'\n" % word +
+                         bb.TRY_HELP), r
         assert not os.path.exists(touched), "COMMAND ran"
     bb.check_cases([
         # name, option, the word the message names
