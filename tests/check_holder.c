@@ -143,13 +143,19 @@ gone_pid(void)
 	return pid;
 }
 
-/* What holder_cmdline() makes of our own command line. */
+/*
+ * What holder_cmdline() makes of process pid's command line (read by pid:
+ * valgrind shows a program its own command line, not what others see).
+ */
 static void
-own_cmdline(char *buf, size_t len)
+cmdline_of(pid_t pid, char *buf, size_t len)
 {
-	char raw[4096];
+	char raw[4096], file[64];
 	ssize_t n;
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	int fd;
+
+	snprintf(file, sizeof(file), "/proc/%d/cmdline", (int)pid);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
 
 	ck_assert_int_ge(fd, 0);
 	n = read(fd, raw, sizeof(raw));
@@ -495,8 +501,8 @@ START_TEST(test_holder_look_names_a_process_holding_the_lock)
 	/* Started within the last minute or so (whole seconds, btime). */
 	ck_assert_int_le(v.proc.started, time(NULL) + 2);
 	ck_assert_int_ge(v.proc.started, time(NULL) - 60);
-	/* Forked, not exec'd: our own command line. */
-	own_cmdline(cmd, sizeof(cmd));
+	cmdline_of(pid, cmd, sizeof(cmd));
+	ck_assert_str_ne(cmd, "");
 	ck_assert_str_eq(v.proc.cmdline, cmd);
 	snprintf(want, sizeof(want), "pid %d (%s), started ", (int)pid, cmd);
 	holder_describe(&v, buf, sizeof(buf));
