@@ -383,13 +383,33 @@ lock_read_holder(const struct lock *l, struct lock_holder *h)
 }
 
 const char *
-lock_describe_holder(const struct lock_holder *h, char *buf, size_t len)
+lock_format_time(time_t t, char *buf, size_t len)
 {
-	char since[32] = "";
 	struct tm tm;
 
-	if (h->since > 0 && localtime_r(&h->since, &tm) != NULL) {
-		strftime(since, sizeof(since), " since %H:%M:%S", &tm);
+	/*
+	 * Date, time and the numeric offset from UTC: unambiguous whatever
+	 * the zone (TZ is honoured) and whenever the line is read.
+	 */
+	tzset();
+	if (len == 0) {
+		return buf;
+	}
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0) {
+		snprintf(buf, len, "@%lld", (long long)t);
+	}
+	return buf;
+}
+
+const char *
+lock_describe_holder(const struct lock_holder *h, char *buf, size_t len)
+{
+	char since[48] = "", when[40];
+
+	if (h->since > 0) {
+		snprintf(since, sizeof(since), " since %s",
+			 lock_format_time(h->since, when, sizeof(when)));
 	}
 	snprintf(buf, len, "pid %ld on %s%s%s%s", h->pid,
 		 h->host[0] ? h->host : "?", since, h->command[0] ? ": " : "",

@@ -78,8 +78,17 @@ int lock_read_holder(const struct lock *l, struct lock_holder *h);
  */
 int lock_parse_holder(const char *buf, size_t len, struct lock_holder *h);
 
-/* "pid 4242 on host-a since 12:01:07: abra app deploy" into buf. */
+/*
+ * "pid 4242 on host-a since 2026-12-07 10:15:02 +0000: abra app deploy"
+ * into buf (what is unknown is left out).  Returns buf.
+ */
 const char *lock_describe_holder(const struct lock_holder *h, char *buf,
 				 size_t len);
+
+/*
+ * A wall-clock time as "2026-12-07 10:15:02 +0000": local time (TZ is
+ * honoured) with its offset from UTC.  Returns buf.
+ */
+const char *lock_format_time(time_t t, char *buf, size_t len);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "holder.h"
 #include "lockfile.h"
 #include "lockwait.h"
 #include "log.h"
@@ -15,24 +16,68 @@
 #include "run.h"
 #include "signals.h"
 
-/* "waiting for lock X (held by ...)" */
+/* "waiting for lock X; held by ..." */
 static void
-say_waiting(const struct lock *l, enum log_level level, const char *what,
-	    uint64_t waited)
+say_waiting(const struct lock *l, enum log_level level)
 {
-	struct lock_holder h;
-	char who[640], dur[32], after[48] = "";
+	struct holder_view v;
+	char who[1024];
 
-	if (waited > 0) {
-		snprintf(after, sizeof(after), " after %s",
-			 fmt_duration(waited, dur, sizeof(dur)));
+	if (!log_enabled(level)) {
+		return;
 	}
-	if (lock_read_holder(l, &h) == 0) {
-		lock_describe_holder(&h, who, sizeof(who));
+	holder_look(l, &v);
+	log_msg(level, "waiting for lock %s; held by %s", l->path,
+		holder_describe(&v, who, sizeof(who)));
+}
+
+const char *
+lockwait_fmt_waited(uint64_t ns, char *buf, size_t len)
+{
+	unsigned long long s = ns / 1000000000, ms = ns / 1000000 % 1000;
+	char frac[8] = "";
+	size_t n;
+
+	if (s == 0) {
+		snprintf(buf, len, "%llums", ms);
+	} else if (s < 60) {
+		if (ms != 0) {
+			snprintf(frac, sizeof(frac), ".%03llu", ms);
+			for (n = strlen(frac); frac[n - 1] == '0'; n--) {
+				frac[n - 1] = '\0';
+			}
+		}
+		snprintf(buf, len, "%llu%ss", s, frac);
+	} else if (s < 3600) {
+		snprintf(buf, len, "%llum%llus", s / 60, s % 60);
 	} else {
-		snprintf(who, sizeof(who), "an unknown process");
+		snprintf(buf, len, "%lluh%llum%llus", s / 3600, s % 3600 / 60,
+			 s % 60);
 	}
-	log_msg(level, "%s lock %s%s (held by %s)", what, l->path, after, who);
+	return buf;
+}
+
+/*
+ * "gave up waiting for lock X after 10m0s (-w 10m); held by ...": the
+ * time waited for all locks so far, and the bound as the user wrote it.
+ */
+static void
+say_gave_up(const struct run *r, const struct lock *l, uint64_t waited)
+{
+	char who[1024], dur[32], asked[32];
+	struct holder_view v;
+
+	holder_look(l, &v);
+	log_error("gave up waiting for lock %s after %s (-w %s); held by %s",
+		  l->path,
+		  r->opt.lock_wait_ns == 0 ?
+			  "0s" :
+			  lockwait_fmt_waited(waited, dur, sizeof(dur)),
+		  r->opt.lock_wait_text != NULL ?
+			  r->opt.lock_wait_text :
+			  fmt_duration(r->opt.lock_wait_ns, asked,
+				       sizeof(asked)),
+		  holder_describe(&v, who, sizeof(who)));
 }
 
 /* Signals read in one turn of the loop, decided on in order. */
@@ -209,7 +254,7 @@ decide(struct lock_wait *w, int rc, uint64_t now, uint64_t deadline,
 	} else if (w->status == WAITING && now >= deadline) {
 		w->status = GAVE_UP;
 	} else if (w->status == WAITING && now >= *next) {
-		say_waiting(w->lock, LOG_INFO, "waiting for", 0);
+		say_waiting(w->lock, LOG_INFO);
 		*next += every;
 	}
 }
@@ -248,7 +293,7 @@ wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 		return EXIT_FAILURE_SUPERVISE;
 	}
 	/* The first line even with -q: a silent hang would be a mystery. */
-	say_waiting(l, LOG_ERROR, "waiting for", 0);
+	say_waiting(l, LOG_ERROR);
 	while (w.status == WAITING) {
 		rc = loop_turn(&w.loop, deadline < next ? deadline : next);
 		now = loop_now();
@@ -328,10 +373,7 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 		if (rc == 0) {
 			rc = wait_for_lock(r, l, deadline);
 			if (rc == GAVE_UP) {
-				say_waiting(l, LOG_ERROR, "gave up waiting for",
-					    r->opt.lock_wait_ns == 0 ?
-						    0 :
-						    loop_now() - start);
+				say_gave_up(r, l, loop_now() - start);
 				run_set_reason(r, REASON_LOCK_TIMEOUT, 0);
 				rc = EXIT_TEMPFAIL;
 				break;

@@ -1,6 +1,9 @@
 #ifndef SUPERVISE_LOCKWAIT_H
 #define SUPERVISE_LOCKWAIT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "run.h"
 
 /*
@@ -16,5 +19,12 @@
  * reason set in r->sh.  Never exits itself.
  */
 int lockwait_acquire(struct run *r);
+
+/*
+ * How long a wait took, as the give-up line shows it, rounded down:
+ * "850ms", "12.5s", and from a minute on in whole seconds, "10m0s",
+ * "1h2m5s".  Returns buf.
+ */
+const char *lockwait_fmt_waited(uint64_t ns, char *buf, size_t len);
 
 #endif

@@ -247,6 +247,8 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 			return fail(err, errlen, "invalid duration '%s'",
 				    optarg);
 		}
+		/* The give-up line quotes it as the user wrote it. */
+		o->lock_wait_text = optarg;
 		return OPTS_RUN;
 	case OPT_CANCEL_ON_HANGUP:
 		o->cancel_on_hangup = true;

@@ -35,7 +35,9 @@ struct options {
 	const char *teardown_log;     /* or NULL */
 	char *locks[OPTS_MAX_LOCKS];  /* -l FILE..., in the order given */
 	size_t nlocks;
-	uint64_t lock_wait_ns;	 /* DURATION_FOREVER: no limit */
+	uint64_t lock_wait_ns; /* DURATION_FOREVER: no limit */
+	/* -w's argument as the user wrote it (for messages), or NULL. */
+	const char *lock_wait_text;
 	const char *status_file; /* or NULL */
 	bool caps_given;	 /* --caps */
 	uint64_t caps;		 /* capabilities COMMAND keeps */

@@ -867,19 +867,71 @@ END_TEST
 
 /* ---- lock_describe_holder ---- */
 
+/* The time as the messages show it: local date, time and UTC offset. */
 static void
 hhmmss(time_t t, char *buf, size_t len)
 {
 	struct tm tm;
 
+	tzset();
 	ck_assert_ptr_nonnull(localtime_r(&t, &tm));
-	strftime(buf, len, "%H:%M:%S", &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm);
 }
+
+/* Runs with TZ set to zone (NULL: unset), then restores it. */
+static const char *
+format_in_zone(const char *zone, time_t t, char *buf, size_t len)
+{
+	const char *was = getenv("TZ");
+	char saved[64] = "";
+
+	if (was != NULL) {
+		snprintf(saved, sizeof(saved), "%s", was);
+	}
+	if (zone != NULL) {
+		setenv("TZ", zone, 1);
+	} else {
+		unsetenv("TZ");
+	}
+	lock_format_time(t, buf, len);
+	if (was != NULL) {
+		setenv("TZ", saved, 1);
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
+	return buf;
+}
+
+START_TEST(test_lock_format_time_has_date_time_and_utc_offset)
+{
+	char buf[64];
+
+	ck_assert_str_eq(format_in_zone("UTC0", 1700000000, buf, sizeof(buf)),
+			 "2023-11-14 22:13:20 +0000");
+	/* POSIX TZ: five and a half hours east of UTC, no tz database. */
+	ck_assert_str_eq(format_in_zone("XYZ-5:30", 1700000000, buf,
+					sizeof(buf)),
+			 "2023-11-15 03:43:20 +0530");
+	ck_assert_str_eq(format_in_zone("ABC+7", 0, buf, sizeof(buf)),
+			 "1969-12-31 17:00:00 -0700");
+}
+END_TEST
+
+START_TEST(test_lock_format_time_truncates_to_the_buffer)
+{
+	char buf[8];
+
+	memset(buf, 'x', sizeof(buf));
+	format_in_zone("UTC0", 1700000000, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(memchr(buf, '\0', sizeof(buf)));
+}
+END_TEST
 
 START_TEST(test_lock_describe_holder_formats_pid_host_since_command)
 {
 	struct lock_holder h = { .pid = 4242, .since = 1700000000 };
-	char buf[512], want[512], when[16];
+	char buf[512], want[512], when[40];
 
 	snprintf(h.host, sizeof(h.host), "host-a");
 	snprintf(h.command, sizeof(h.command), "abra app deploy");
@@ -896,7 +948,7 @@ END_TEST
 START_TEST(test_lock_describe_holder_leaves_out_what_is_unknown)
 {
 	struct lock_holder h = { .pid = 7 };
-	char buf[512], want[512], when[16];
+	char buf[512], want[512], when[40];
 
 	ck_assert_str_eq(lock_describe_holder(&h, buf, sizeof(buf)),
 			 "pid 7 on ?");
@@ -929,7 +981,7 @@ END_TEST
 START_TEST(test_lock_describe_holder_of_a_written_record)
 {
 	char *command[] = { "sh", "-c", "echo run1", NULL };
-	char host[256] = "", buf[1024], want[1024], when[16];
+	char host[256] = "", buf[1024], want[1024], when[40];
 	struct lock_holder h;
 
 	ck_assert_int_eq(lock_open(&one), 0);
@@ -1025,6 +1077,8 @@ lockfile_suite(void)
 	tcase_add_test(tc,
 		       test_lock_describe_holder_leaves_out_what_is_unknown);
 	tcase_add_test(tc, test_lock_describe_holder_truncates_to_the_buffer);
+	tcase_add_test(tc, test_lock_format_time_has_date_time_and_utc_offset);
+	tcase_add_test(tc, test_lock_format_time_truncates_to_the_buffer);
 	suite_add_tcase(s, tc);
 	return s;
 }

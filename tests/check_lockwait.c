@@ -212,6 +212,103 @@ START_TEST(test_lockwait_two_names_of_one_file_are_one_lock)
 }
 END_TEST
 
+/*
+ * The give-up line: the lock, the time waited, -w as the user wrote it
+ * (or, without that text, as a duration), and the holder: here this very
+ * process, named from /proc/locks.
+ */
+START_TEST(test_lockwait_give_up_line_quotes_the_wait_asked_for)
+{
+	char want[256], waited[16], *end;
+	const char *err, *p;
+	double secs;
+	struct run *r;
+	int other, pid, n = 0;
+
+	if (!test_forks()) {
+		return;
+	}
+	other = hold(path);
+	r = new_run(200 * MS);
+	r->opt.lock_wait_text = "0.2";
+	test_capture_begin();
+	ck_assert_int_eq(lockwait_acquire(r), EXIT_TEMPFAIL);
+	err = test_capture_end();
+	snprintf(want, sizeof(want),
+		 "supervise: gave up waiting for lock %s after ", path);
+	p = strstr(err, want);
+	ck_assert_msg(p != NULL, "%s", err);
+	p += strlen(want);
+	/* At least 200ms ("200ms", or "1.2s" on a slow day). */
+	ck_assert_int_eq(sscanf(p, "%15[0-9.ms] (-w 0.2); held by pid %d (%n",
+				waited, &pid, &n),
+			 2);
+	ck_assert_msg(n > 0, "%s", err);
+	secs = strtod(waited, &end);
+	if (strcmp(end, "ms") == 0) {
+		secs /= 1000;
+	} else {
+		ck_assert_str_eq(end, "s");
+	}
+	ck_assert_msg(secs >= 0.2, "%s", waited);
+	ck_assert_int_eq(pid, getpid());
+	ck_assert_ptr_nonnull(strstr(p + n, " (from /proc/locks)\n"));
+	close(other);
+}
+END_TEST
+
+START_TEST(test_lockwait_give_up_line_without_the_text_shows_the_duration)
+{
+	const char *err;
+	struct run *r;
+	int other;
+
+	if (!test_forks()) {
+		return;
+	}
+	other = hold(path);
+	r = new_run(0);
+	test_capture_begin();
+	ck_assert_int_eq(lockwait_acquire(r), EXIT_TEMPFAIL);
+	err = test_capture_end();
+	ck_assert_msg(strstr(err, " after 0s (-w 0ns); held by pid ") != NULL,
+		      "%s", err);
+	close(other);
+}
+END_TEST
+
+START_TEST(test_lockwait_fmt_waited_rounds_down_and_reads_like_w)
+{
+	static const struct {
+		uint64_t ns;
+		const char *text;
+	} cases[] = {
+		{ 0, "0ms" },
+		{ 999999, "0ms" },
+		{ 500 * MS + 999, "500ms" },
+		{ 999 * MS, "999ms" },
+		{ 1000 * MS, "1s" },
+		{ 1500 * MS, "1.5s" },
+		{ 12034 * MS, "12.034s" },
+		{ 59999 * MS, "59.999s" },
+		{ 60000 * MS, "1m0s" },
+		{ 600002 * MS, "10m0s" },
+		{ 754 * 1000 * MS, "12m34s" },
+		{ 3600 * 1000 * MS, "1h0m0s" },
+		{ 3725 * 1000 * MS + 999 * MS, "1h2m5s" },
+		{ UINT64_C(90000) * 1000 * MS, "25h0m0s" },
+	};
+	char buf[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_str_eq(lockwait_fmt_waited(cases[i].ns, buf,
+						     sizeof(buf)),
+				 cases[i].text);
+	}
+}
+END_TEST
+
 Suite *
 lockwait_suite(void)
 {
@@ -225,6 +322,13 @@ lockwait_suite(void)
 	tcase_add_test(tc, test_lockwait_ignores_what_is_not_a_cancel);
 	tcase_add_test(tc, test_lockwait_takes_a_lock_freed_meanwhile);
 	tcase_add_test(tc, test_lockwait_two_names_of_one_file_are_one_lock);
+	tcase_add_test(tc,
+		       test_lockwait_give_up_line_quotes_the_wait_asked_for);
+	tcase_add_test(
+		tc,
+		test_lockwait_give_up_line_without_the_text_shows_the_duration);
+	tcase_add_test(tc,
+		       test_lockwait_fmt_waited_rounds_down_and_reads_like_w);
 	suite_add_tcase(s, tc);
 	return s;
 }
