@@ -36,6 +36,11 @@ struct options {
 	char *locks[OPTS_MAX_LOCKS];  /* -l FILE..., in the order given */
 	size_t nlocks;
 	uint64_t lock_wait_ns;	 /* DURATION_FOREVER: no limit */
+	uint64_t lock_ttl_ns;	 /* lease of etcd:// locks */
+	const char *etcd_cacert; /* credential files, or NULL */
+	const char *etcd_cert;
+	const char *etcd_key;
+	const char *etcd_user_file;
 	const char *status_file; /* or NULL */
 	bool caps_given;	 /* --caps */
 	uint64_t caps;		 /* capabilities COMMAND keeps */

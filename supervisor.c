@@ -57,6 +57,9 @@ settle_status(struct run *r)
 	case REASON_LOCK_TIMEOUT:
 		sh->exit_status = EXIT_TEMPFAIL;
 		break;
+	case REASON_LOCK_LOST:
+		sh->exit_status = EXIT_LOCK_LOST;
+		break;
 	case REASON_NONE:
 	case REASON_ERROR:
 		sh->exit_status = EXIT_FAILURE_SUPERVISE;
@@ -132,6 +135,12 @@ end_again(struct run *r, enum run_reason reason, int sig, pid_t from,
 	char name[32];
 	int n;
 
+	if (reason == REASON_LOCK_LOST) {
+		log_error("%s while %s", remote_lost_why(r->remote),
+			  r->state == RUN_TEARDOWN ? "tearing down" :
+						     "stopping the run");
+		return;
+	}
 	if (r->state == RUN_TEARDOWN) {
 		/* The teardown is bounded by its own deadline: let it finish. */
 		if (reason == REASON_PARENT_DEATH) {
@@ -202,6 +211,10 @@ say_why(struct run *r, enum run_reason reason, int sig, pid_t from,
 		log_info("nobody reads standard %s any more; stopping the run "
 			 "with %s",
 			 from == 1 ? "output" : "error", stop);
+	} else if (reason == REASON_LOCK_LOST) {
+		/* Exclusion is no longer guaranteed: an error, even with -q. */
+		log_error("%s; stopping the run with %s",
+			  remote_lost_why(r->remote), stop);
 	} else if (r->front != 0 && sig == SIGKILL) {
 		log_info("front process %d died; stopping the run with %s",
 			 (int)r->front, stop);
@@ -616,6 +629,10 @@ decide(struct supervisor *s, int rc, uint64_t now)
 		end_run(r, REASON_HANGUP, SIGHUP, s->hangup_fd, false, now);
 		s->hangup_fd = 0;
 	}
+	/* The etcd locks' leases; losing one ends the run. */
+	if (remote_keep(r->remote, now)) {
+		end_run(r, REASON_LOCK_LOST, 0, 0, false, now);
+	}
 	if ((rc < 0 || s->read_failed) && r->state == RUN_RUNNING) {
 		/* Blind to signals now: end the run while deadlines still work. */
 		if (s->read_failed) {
@@ -714,6 +731,15 @@ start_command(struct run *r)
 	return 0;
 }
 
+/* The run's deadline, or an etcd lock's keep-alive if sooner. */
+static uint64_t
+next_deadline(const struct run *r)
+{
+	uint64_t d = run_next_deadline(r), k = remote_deadline(r->remote);
+
+	return k < d ? k : d;
+}
+
 int
 supervisor_set_up(struct run *r, pid_t front)
 {
@@ -781,11 +807,14 @@ supervisor_run(struct run *r)
 	 * of its tree lives.  A failure of our own is recorded as the reason,
 	 * the tree is stopped, and the loop ends through its normal exit.
 	 */
+	/* The etcd locks' requests are sources of this loop (if any). */
+	remote_attach(r->remote, &s.loop);
 	while (r->state != RUN_DONE) {
 		/* In RUN_TREE_GONE the deadline is now: decide at once. */
-		rc = loop_turn(&s.loop, run_next_deadline(r));
+		rc = loop_turn(&s.loop, next_deadline(r));
 		now = loop_now();
 		decide(&s, rc, now);
 	}
+	remote_attach(r->remote, NULL);
 	return r->sh->exit_status;
 }

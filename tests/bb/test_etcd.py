@@ -1,0 +1,299 @@
+"""Black-box tests of locks across machines (-l etcd://..., etcds://).
+
+Each test that needs etcd starts its own cluster of real etcd members on
+127.0.0.1 (etcd_cluster.py) and stops it at the end; without etcd they
+skip.  "Hosts" are separate supervise processes with lock directories and
+working directories of their own; what they share is only the cluster.
+
+Exclusion is checked by tests/helpers/crit_probe, a critical section that
+detects a second live holder itself (a kernel flock that dies with its
+process), and by the order of lines appended to shared files.  Timing is
+asserted only as lower bounds (a lock was not handed on before the TTL)
+and generous upper bounds.
+"""
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import bb
+import etcd_cluster
+from etcd_cluster import Cluster
+
+CRIT = os.path.join(bb.HELPERS, "crit_probe")
+HOST = socket.gethostname()
+
+subprocess.run(["make", "-s", "-C", bb.ROOT, "tests/helpers/crit_probe"],
+               check=False)
+
+
+def tmp():
+    return bb.tmpdir()
+
+
+def start(d, name, args, **kw):
+    """Starts supervise in d with stderr to d/NAME.err; returns the Popen."""
+    err = open(os.path.join(d, name + ".err"), "w")
+    p = subprocess.Popen([bb.SUPERVISE] + list(args), cwd=d,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=err, **kw)
+    err.close()
+    p.errpath = os.path.join(d, name + ".err")
+    return p
+
+
+def err_of(p):
+    return bb.read(p.errpath)
+
+
+def wait(p, timeout=60):
+    try:
+        return p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("supervise %r did not end within %ds; stderr %r"
+                             % (p.args, timeout, err_of(p)))
+
+
+def lines(path):
+    return bb.read(path).splitlines()
+
+
+def wait_line(path, line, timeout=30):
+    bb.wait_for(lambda: line in lines(path), timeout,
+                what="line %r in %s (has %r)" % (line, path, bb.read(path)))
+
+
+# ------------------------------------------------------------ bad input
+
+def test_etcd_bad_urls_are_usage_errors():
+    """A malformed etcd URL or TTL is one line and exit 125 at option
+    parsing: COMMAND is not started, and no status file is written."""
+    d = tmp()
+    cases = [
+        ("etcd://", "invalid lock URL 'etcd://': missing lock name after "
+         "the endpoints"),
+        ("etcd://127.0.0.1:2379", "invalid lock URL 'etcd://127.0.0.1:2379':"
+         " missing lock name after the endpoints"),
+        ("etcd://127.0.0.1:2379/", "invalid lock URL 'etcd://127.0.0.1:2379/"
+         "': missing lock name after the endpoints"),
+        ("etcd:///app", "invalid lock URL 'etcd:///app': missing endpoint"),
+        ("etcd://h:0/app", "invalid lock URL 'etcd://h:0/app': invalid port "
+         "in endpoint 'h:0'"),
+        ("etcd://h:65536/app", "invalid lock URL 'etcd://h:65536/app': "
+         "invalid port in endpoint 'h:65536'"),
+        ("etcd://h:x/app", "invalid lock URL 'etcd://h:x/app': invalid port "
+         "in endpoint 'h:x'"),
+        ("etcd://a,,b/app", "invalid lock URL 'etcd://a,,b/app': empty "
+         "endpoint"),
+        ("etcd://h o/app", "invalid lock URL 'etcd://h o/app': invalid "
+         "endpoint 'h o'"),
+        ("etcd://[::1/app", "invalid lock URL 'etcd://[::1/app': invalid "
+         "endpoint '[::1'"),
+        ("etcd://u:pw@h:2379/app", "invalid lock URL 'etcd://u:pw@h:2379/"
+         "app': credentials do not belong in the URL (use "
+         "--etcd-user-file)"),
+        ("etcd://h/a b", "invalid lock URL 'etcd://h/a b': lock name with a "
+         "blank or a non-ASCII character"),
+        ("etcds://h:1,h:2,h:3,h:4,h:5,h:6,h:7,h:8,h:9/x", "invalid lock URL "
+         "'etcds://h:1,h:2,h:3,h:4,h:5,h:6,h:7,h:8,h:9/x': too many "
+         "endpoints (at most 8)"),
+    ]
+    for url, msg in cases:
+        st = os.path.join(d, "st.json")
+        r = bb.run(["--status-file", st, "-l", url, "touch",
+                    os.path.join(d, "ran")])
+        assert (r.rc, r.err) == (125, "supervise: %s\n" % msg), \
+            (url, r.rc, r.err)
+        assert not os.path.exists(os.path.join(d, "ran")), url
+        assert not os.path.exists(st), url
+    for ttl in ("0", "0.5", "2d", "x"):
+        r = bb.run(["--lock-ttl", ttl, "-l", "etcd://h/x", "true"])
+        assert (r.rc, r.err) == (
+            125, "supervise: invalid lock TTL '%s' (1s to 1d)\n" % ttl), \
+            (ttl, r.rc, r.err)
+    r = bb.run(["--etcd-user-file=", "-l", "etcd://h/x", "true"])
+    assert (r.rc, r.err) == (
+        125, "supervise: invalid etcd credential file ''\n"), r
+
+
+def test_etcd_unreachable_endpoint():
+    """Nothing listens at the endpoints: one line naming the last one
+    tried, exit 125, COMMAND not started; the status file says error."""
+    etcd_cluster.require()
+    d = tmp()
+    p1, p2 = etcd_cluster.free_ports(2)
+    st = os.path.join(d, "st.json")
+    for url, ep in [("etcd://127.0.0.1:%d/app" % p1, "127.0.0.1:%d" % p1),
+                    ("etcd://127.0.0.1:%d,127.0.0.1:%d/app" % (p1, p2),
+                     "127.0.0.1:%d" % p2)]:
+        r = bb.run(["--status-file", st, "-l", url, "touch",
+                    os.path.join(d, "ran")])
+        assert (r.rc, r.err) == (
+            125, "supervise: cannot lock '%s': %s: Couldn't connect to "
+            "server\n" % (url, ep)), (r.rc, r.err)
+        assert not os.path.exists(os.path.join(d, "ran"))
+        rec = bb.read_status(st)
+        assert (rec["reason"], rec["exit_status"], rec["command_pid"]) == (
+            "error", 125, None), rec
+        assert rec["locks"] == [{"path": url, "wait_s": rec["locks"][0][
+            "wait_s"]}], rec
+
+
+def test_etcd_credential_files_are_checked_at_start():
+    """A credential file that cannot be read, or a user file without
+    USER:PASSWORD, is exit 125 before anything is sent."""
+    etcd_cluster.require()
+    d = tmp()
+    bad = os.path.join(d, "user")
+    with open(bad, "w") as f:
+        f.write("just-a-name\n")
+    url = "etcds://127.0.0.1:1/app"
+    cases = [
+        (["--etcd-cacert", "/nonexistent/ca.pem"],
+         "cannot read etcd CA certificate '/nonexistent/ca.pem': No such "
+         "file or directory"),
+        (["--etcd-cert", bad],
+         "an etcd client certificate needs its key, and a key its "
+         "certificate"),
+        (["--etcd-user-file", bad],
+         "etcd user file '%s' does not start with a USER:PASSWORD line"
+         % bad),
+    ]
+    for extra, msg in cases:
+        r = bb.run(extra + ["-l", url, "true"])
+        assert (r.rc, r.err) == (125, "supervise: %s\n" % msg), \
+            (extra, r.rc, r.err)
+    # The same from the environment.
+    env = dict(os.environ, SUPERVISE_ETCD_USER_FILE=bad)
+    r = bb.run(["-l", url, "true"], env=env)
+    assert (r.rc, r.err) == (
+        125, "supervise: etcd user file '%s' does not start with a "
+        "USER:PASSWORD line\n" % bad), (r.rc, r.err)
+
+
+# ------------------------------------------------------------ semantics
+
+def test_etcd_lock_held_through_teardown():
+    """Run A holds the lock through its teardown; run B on another "host"
+    waits, says who holds it (stored with the lock), and starts only after
+    A's teardown is over and A released the lock.  Both see their fencing
+    token, the create revision of their key, and B's is larger."""
+    with Cluster(3) as c:
+        da, db = tmp(), tmp()
+        log = os.path.join(da, "log")
+        url = c.url("deploy/staging")
+        a = start(da, "a", [
+            "-l", url, "-T",
+            'echo "a-td-start $SUPERVISE_FENCING_TOKEN" >> %s; '
+            'while [ ! -e %s/tdgo ]; do sleep 0.02; done; '
+            'echo a-td-end >> %s' % (log, da, log),
+            "--teardown-on=always", "--",
+            "sh", "-c", 'echo "a-cmd $SUPERVISE_FENCING_TOKEN" >> %s' % log])
+        bb.wait_for(lambda: any(l.startswith("a-td-start") for l in
+                                lines(log)), 30, what="A's teardown")
+        keys = c.keys("deploy/staging/")
+        assert len(keys) == 1, keys
+        (key, (rev, lease, value)), = keys.items()
+        assert value.startswith("supervise-lock 1\npid %d\nhost %s\n"
+                                % (a.pid, HOST)), value
+        assert lines(log) == ["a-cmd %d" % rev, "a-td-start %d" % rev], \
+            lines(log)
+        b = start(db, "b", ["-l", url, "--", "sh", "-c",
+                            'echo "b-cmd $SUPERVISE_FENCING_TOKEN" >> %s'
+                            % log])
+        bb.wait_for(lambda: "waiting for" in err_of(b), 30,
+                    what="B waiting (stderr %r)" % err_of(b))
+        m = re.fullmatch(
+            r"supervise: waiting for lock %s \(held by pid %d on %s since "
+            r"\d\d:\d\d:\d\d: sh -c echo .*\)\n" % (re.escape(url), a.pid,
+                                                     re.escape(HOST)),
+            err_of(b))
+        assert m, err_of(b)
+        time.sleep(0.5)
+        assert not any(l.startswith("b-cmd") for l in lines(log)), lines(log)
+        open(os.path.join(da, "tdgo"), "w").close()
+        assert wait(a) == 0, err_of(a)
+        assert wait(b) == 0, err_of(b)
+        ev = lines(log)
+        assert ev[:3] == ["a-cmd %d" % rev, "a-td-start %d" % rev,
+                          "a-td-end"], ev
+        assert len(ev) == 4 and ev[3].startswith("b-cmd "), ev
+        assert int(ev[3].split()[1]) > rev, ev
+        # Released: nothing is left under the name.
+        assert c.keys("deploy/staging/") == {}
+
+
+def test_etcd_give_up_and_status_file():
+    """-w bounds the wait: exit 75 with the holder named, no COMMAND, no
+    teardown; the status file says lock-timeout and lists the lock.  -w 0
+    tries once.  The waiting run's key is removed when it gives up."""
+    with Cluster(3) as c:
+        d = tmp()
+        url = c.url("app")
+        a = start(d, "a", ["-l", url, "sleep", "60"])
+        bb.wait_for(lambda: len(c.keys("app/")) == 1, 30, what="A holds")
+        for w in ("0", "0.5"):
+            st = os.path.join(d, "st.json")
+            t0 = time.monotonic()
+            r = bb.run(["-w", w, "-T", "touch td", "--status-file", st,
+                        "-l", url, "touch", "ran"], cwd=d)
+            assert r.rc == 75, (r.rc, r.err)
+            assert time.monotonic() - t0 >= float(w)
+            assert "supervise: gave up waiting for lock %s" % url \
+                in r.err, r.err
+            assert "(held by pid %d on %s since " % (a.pid, HOST) \
+                in r.err, r.err
+            assert not os.path.exists(os.path.join(d, "ran"))
+            assert not os.path.exists(os.path.join(d, "td"))
+            rec = bb.read_status(st)
+            assert (rec["reason"], rec["exit_status"]) == (
+                "lock-timeout", 75), rec
+            assert [l["path"] for l in rec["locks"]] == [url], rec
+            assert len(c.keys("app/")) == 1, c.keys("app/")
+        a.send_signal(signal.SIGTERM)
+        assert wait(a) == 128 + signal.SIGTERM
+        assert c.keys("app/") == {}
+
+
+def test_etcd_cancel_while_waiting():
+    """SIGTERM while waiting for an etcd lock: 143 at once, no COMMAND;
+    its key is removed, so the queue behind it is not held up."""
+    with Cluster(3) as c:
+        d = tmp()
+        url = c.url("app")
+        a = start(d, "a", ["-l", url, "sleep", "60"])
+        bb.wait_for(lambda: len(c.keys("app/")) == 1, 30, what="A holds")
+        b = start(d, "b", ["-l", url, "touch", "ran"])
+        bb.wait_for(lambda: "waiting for" in err_of(b), 30, what="B waits")
+        assert len(c.keys("app/")) == 2
+        b.send_signal(signal.SIGTERM)
+        assert wait(b, 20) == 128 + signal.SIGTERM, err_of(b)
+        assert "supervise: cancelled by SIGTERM while waiting for lock %s\n" \
+            % url in err_of(b), err_of(b)
+        assert not os.path.exists(os.path.join(d, "ran"))
+        assert len(c.keys("app/")) == 1
+        a.send_signal(signal.SIGTERM)
+        wait(a)
+
+
+def test_etcd_files_and_etcd_locks_together():
+    """Lock files and etcd locks in one run: all taken before COMMAND, the
+    files first; the status file lists them in the order taken."""
+    with Cluster(1) as c:
+        d = tmp()
+        st = os.path.join(d, "st.json")
+        r = bb.run(["--status-file", st, "-l", c.url("zz"), "-l",
+                    os.path.join(d, "f"), "-l", c.url("aa"), "sh", "-c",
+                    "echo $SUPERVISE_FENCING_TOKEN > tok"], cwd=d)
+        assert r.rc == 0, r
+        rec = bb.read_status(st)
+        assert [l["path"] for l in rec["locks"]] == [
+            os.path.join(d, "f"), c.url("aa"), c.url("zz")], rec
+        toks = bb.read(os.path.join(d, "tok")).split()[0].split(",")
+        assert len(toks) == 2 and int(toks[0]) < int(toks[1]), toks
