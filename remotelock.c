@@ -306,6 +306,13 @@ remote_set_record(struct remote_set *s, const char *rec)
 }
 
 void
+remote_adopt(struct remote_set *s, struct loop *lp)
+{
+	(void)s;
+	(void)lp;
+}
+
+void
 remote_acquire_begin(struct remote_set *s, size_t i, uint64_t now)
 {
 	(void)s;
@@ -1487,6 +1494,22 @@ remote_attach(struct remote_set *s, struct loop *lp)
 }
 
 void
+remote_adopt(struct remote_set *s, struct loop *lp)
+{
+	uint64_t now = loop_now();
+	size_t i;
+
+	if (s == NULL) {
+		return;
+	}
+	remote_attach(s, lp);
+	for (i = 0; i < s->n; i++) {
+		s->v[i].ka_ok_sent = now;
+		s->v[i].ka_next = now;
+	}
+}
+
+void
 remote_acquire_begin(struct remote_set *s, size_t i, uint64_t now)
 {
 	struct rlock *l = &s->v[i];
@@ -1553,7 +1576,7 @@ remote_keep(struct remote_set *s, uint64_t now)
 {
 	size_t i;
 
-	if (s == NULL || s->lost) {
+	if (s == NULL || s->lost || s->lp == NULL) {
 		return false;
 	}
 	pump(s, now);
@@ -1580,7 +1603,7 @@ remote_deadline(const struct remote_set *s)
 	uint64_t d;
 	size_t i;
 
-	if (s == NULL || s->lost) {
+	if (s == NULL || s->lost || s->lp == NULL) {
 		return LOOP_NEVER;
 	}
 	d = s->timer;

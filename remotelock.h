@@ -91,6 +91,14 @@ const char *remote_url_of(const struct remote_set *s, size_t i);
  */
 void remote_attach(struct remote_set *s, struct loop *lp);
 
+/*
+ * In the front, once the supervisor that kept the leases died: attaches
+ * to lp and renews every lease at once.  The supervisor's renewals are
+ * unknown here, so the leases count as renewed now until etcd says
+ * otherwise.
+ */
+void remote_adopt(struct remote_set *s, struct loop *lp);
+
 /* The holder record that our keys carry (lockfile.h's format). */
 void remote_set_record(struct remote_set *s, const char *rec);
 
@@ -119,14 +127,15 @@ enum remote_progress remote_acquire_step(struct remote_set *s, size_t i,
 const char *remote_holder_record(const struct remote_set *s, size_t i);
 
 /*
- * While locks are held: keeps their leases alive.  Returns true once a
- * lease is lost (the message is in remote_lost_why()); from then on the
- * set stops waking up.
+ * While locks are held and the set is attached: keeps their leases
+ * alive.  Returns true once a lease is lost (the message is in
+ * remote_lost_why()); from then on the set stops waking up.
  */
 bool remote_keep(struct remote_set *s, uint64_t now);
 const char *remote_lost_why(const struct remote_set *s);
 
-/* The next time the set must be looked at, or LOOP_NEVER. */
+/* The next time the set must be looked at, or LOOP_NEVER (always when
+ * it is not attached). */
 uint64_t remote_deadline(const struct remote_set *s);
 
 /*

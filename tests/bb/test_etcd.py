@@ -297,3 +297,216 @@ def test_etcd_files_and_etcd_locks_together():
             os.path.join(d, "f"), c.url("aa"), c.url("zz")], rec
         toks = bb.read(os.path.join(d, "tok")).split()[0].split(",")
         assert len(toks) == 2 and int(toks[0]) < int(toks[1]), toks
+
+
+# ------------------------------------------------------------ failures
+
+def freeze_and_kill(front):
+    """SIGKILLs front and supervisor of a run together: both are stopped
+    first, so that neither sees the other die and releases the lock."""
+    sup = bb.supervisor_of(front.pid, gone_ok=True)
+    pids = [front.pid] + ([sup] if sup else [])
+    for pid in pids:
+        bb.try_kill(pid, signal.SIGSTOP)
+    for pid in pids:
+        bb.try_kill(pid, signal.SIGKILL)
+    front.wait()
+    return sup
+
+
+def test_etcd_sigkilled_holder_frees_after_ttl():
+    """Front and supervisor of the holder SIGKILLed: nobody releases the
+    lock, its lease expires after the TTL, and the waiting run gets it
+    then and not before (the lease was renewed at most a third of the TTL
+    before the kill)."""
+    ttl = 3
+    with Cluster(3) as c:
+        da, db = tmp(), tmp()
+        log = os.path.join(da, "log")
+        url = c.url("app")
+        a = start(da, "a", ["--lock-ttl", str(ttl), "-l", url, "--", "sh",
+                            "-c", "echo a >> %s; exec sleep 60" % log])
+        wait_line(log, "a")
+        b = start(db, "b", ["-l", url, "--", "sh", "-c",
+                            "echo b >> %s" % log])
+        bb.wait_for(lambda: "waiting for" in err_of(b), 30, what="B waits")
+        sup = freeze_and_kill(a)
+        t_kill = time.monotonic()
+        # COMMAND died with the supervisor (its parent-death signal).
+        bb.wait_for(lambda: not any("sleep 60" in bb.cmdline(p) for p in
+                                    bb.descendants()), 20,
+                    what="COMMAND of A gone")
+        wait_line(log, "b", timeout=ttl + 30)
+        waited = time.monotonic() - t_kill
+        assert waited >= ttl * 2 / 3 - 0.2, waited
+        assert wait(b) == 0, err_of(b)
+        assert lines(log) == ["a", "b"], lines(log)
+        assert sup is not None
+
+
+def test_etcd_front_releases_after_its_teardown():
+    """Only the supervisor SIGKILLed: the front stops the orphans, runs the
+    teardown, and releases the lock after it, long before the TTL."""
+    with Cluster(3) as c:
+        da, db = tmp(), tmp()
+        log = os.path.join(da, "log")
+        url = c.url("app")
+        a = start(da, "a", [
+            "--lock-ttl", "60", "-l", url, "-T",
+            "echo td-start >> %s; while [ ! -e %s/tdgo ]; do sleep 0.02; "
+            "done; echo td-end >> %s" % (log, da, log), "--",
+            "sh", "-c", "echo a >> %s; exec sleep 60" % log])
+        wait_line(log, "a")
+        b = start(db, "b", ["-l", url, "--", "sh", "-c",
+                            "echo b >> %s" % log])
+        bb.wait_for(lambda: "waiting for" in err_of(b), 30, what="B waits")
+        os.kill(bb.supervisor_of(a.pid), signal.SIGKILL)
+        wait_line(log, "td-start")
+        time.sleep(0.5)
+        assert lines(log) == ["a", "td-start"], lines(log)
+        t0 = time.monotonic()
+        open(os.path.join(da, "tdgo"), "w").close()
+        assert wait(a) == 125, err_of(a)
+        wait_line(log, "b")
+        assert time.monotonic() - t0 < 30
+        assert lines(log) == ["a", "td-start", "td-end", "b"], lines(log)
+        assert wait(b) == 0, err_of(b)
+
+
+def test_etcd_leader_killed_holder_keeps_it():
+    """The etcd leader is killed while a run holds the lock: the lease is
+    renewed through the other members, the run keeps the lock for several
+    TTLs and ends normally; a waiting run gets it only then."""
+    ttl = 3
+    with Cluster(3) as c:
+        da, db = tmp(), tmp()
+        log = os.path.join(da, "log")
+        url = c.url("app")
+        a = start(da, "a", ["-v", "--lock-ttl", str(ttl), "-l", url, "--",
+                            "sh", "-c", "echo a >> %s; while [ ! -e %s/go ];"
+                            " do sleep 0.05; done; echo a-end >> %s"
+                            % (log, da, log)])
+        wait_line(log, "a")
+        b = start(db, "b", ["-l", url, "--", "sh", "-c",
+                            "echo b >> %s" % log])
+        bb.wait_for(lambda: "waiting for" in err_of(b), 30, what="B waits")
+        leader = c.leader()
+        leader.stop(signal.SIGKILL)
+        c.leader()
+        time.sleep(3 * ttl)
+        assert lines(log) == ["a"], lines(log)
+        assert a.poll() is None, err_of(a)
+        open(os.path.join(da, "go"), "w").close()
+        assert wait(a) == 0, err_of(a)
+        assert "lost lock" not in err_of(a), err_of(a)
+        assert wait(b) == 0, err_of(b)
+        assert lines(log) == ["a", "a-end", "b"], lines(log)
+
+
+def test_etcd_all_members_stopped_lock_lost():
+    """Every member stopped past the TTL: the run is stopped with reason
+    lock-lost, the teardown runs (SUPERVISE_REASON=lock-lost), supervise
+    exits 121 and says why; the status file says lock-lost."""
+    ttl = 2
+    with Cluster(3) as c:
+        d = tmp()
+        log = os.path.join(d, "log")
+        st = os.path.join(d, "st.json")
+        url = c.url("app")
+        a = start(d, "a", ["--lock-ttl", str(ttl), "--status-file", st,
+                           "-T", "echo td $SUPERVISE_REASON >> %s" % log,
+                           "-l", url, "--", "sh", "-c",
+                           "echo a >> %s; exec sleep 60" % log])
+        wait_line(log, "a")
+        c.stop_all()
+        t0 = time.monotonic()
+        assert wait(a, 60) == 121, err_of(a)
+        assert time.monotonic() - t0 >= ttl * 2 / 3 - 0.2
+        ep = c.members[-1].endpoint
+        e = err_of(a).splitlines()
+        assert e[0] == ("supervise: lost lock %s: no etcd endpoint renewed "
+                        "its lease within %ds (last: %s: Couldn't connect to "
+                        "server); stopping the run with SIGTERM"
+                        % (url, ttl, ep)) or e[0].startswith(
+                            "supervise: lost lock %s: no etcd endpoint "
+                            "renewed its lease within %ds (last: "
+                            % (url, ttl)), e
+        assert lines(log) == ["a", "td lock-lost"], lines(log)
+        rec = bb.read_status(st)
+        assert (rec["reason"], rec["exit_status"]) == ("lock-lost", 121), rec
+        assert rec["teardown"]["reason"] == "lock-lost", rec
+        assert rec["command_status"] == {"signaled": "SIGTERM"}, rec
+
+
+# ------------------------------------------------------------ contention
+
+def test_etcd_contention():
+    """Three "hosts" (threads with directories of their own, the endpoints
+    in different orders) run supervise back to back on one lock name until
+    500 critical sections have been entered, with cancels (SIGTERM) and a
+    few SIGKILLs of whole runs mixed in.  The critical section detects a
+    second live holder itself: never two.  The fencing tokens seen inside
+    grow with every entry."""
+    ttl = 2
+    target, limit = 500, 150
+    with Cluster(3) as c:
+        shared = tmp()
+        crit, log = os.path.join(shared, "crit"), os.path.join(shared, "log")
+        eps = [m.endpoint for m in c.members]
+        stop_at = time.monotonic() + limit
+        kills = [0]
+        statuses = []
+        lock = threading.Lock()
+
+        def entered():
+            return sum(1 for l in lines(log) if l.startswith("enter "))
+
+        def host(k):
+            d = tmp()
+            rnd = random.Random(k)
+            order = eps[k:] + eps[:k]
+            url = "etcd://%s/contended" % ",".join(order)
+            n = 0
+            while entered() < target and time.monotonic() < stop_at:
+                n += 1
+                p = start(d, "r%d" % n, ["-k", "1", "--lock-ttl", str(ttl),
+                                         "-l", url, CRIT, crit, log,
+                                         "0.002"])
+                roll = rnd.random()
+                if roll < 0.06:
+                    time.sleep(rnd.uniform(0, 0.05))
+                    bb.try_kill(p, signal.SIGTERM)
+                elif roll < 0.075:
+                    with lock:
+                        go = kills[0] < 6
+                        kills[0] += go
+                    if go:
+                        time.sleep(rnd.uniform(0, 0.05))
+                        freeze_and_kill(p)
+                rc = wait(p, 60)
+                with lock:
+                    statuses.append((rc, err_of(p)))
+
+        threads = [threading.Thread(target=host, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ev = lines(log)
+        assert not [l for l in ev if l.startswith("overlap")], \
+            [l for l in ev if l.startswith("overlap")]
+        enters = [l for l in ev if l.startswith("enter ")]
+        assert len(enters) >= target, (len(enters), len(statuses))
+        toks = [int(l.split()[2]) for l in enters]
+        assert all(a < b for a, b in zip(toks, toks[1:])), toks
+        # A SIGTERM that comes before supervise has even blocked its
+        # signals (right after exec) kills it: legal, if rare.
+        for rc, e in statuses:
+            assert rc in (0, 128 + signal.SIGTERM, -signal.SIGKILL,
+                          -signal.SIGTERM), (rc, e)
+        assert any(rc == 128 + signal.SIGTERM for rc, e in statuses)
+        assert kills[0] > 0 and any(rc == -signal.SIGKILL
+                                    for rc, e in statuses), kills
+
+
+test_etcd_contention.time_limit = 240
