@@ -18,6 +18,7 @@ Suite *run_suite(void);
 Suite *loop_suite(void);
 Suite *front_suite(void);
 Suite *lockwait_suite(void);
+Suite *remotelock_suite(void);
 
 /*
  * Whether Check runs each test in a process of its own.  Under CK_FORK=no

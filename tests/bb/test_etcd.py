@@ -510,3 +510,85 @@ def test_etcd_contention():
 
 
 test_etcd_contention.time_limit = 240
+
+
+# ------------------------------------------------------------ credentials
+
+def test_etcd_tls():
+    """etcds:// with a server that asks for a client certificate: the
+    right CA and client certificate take the lock; no CA (the system's
+    does not know this one), another CA, or no client certificate: one
+    line, exit 125, COMMAND not started.  The options can come from the
+    environment."""
+    with Cluster(1, tls=True) as c:
+        t, d = c.tls, tmp()
+        url = c.url("app")
+        ep = c.members[0].endpoint
+        good = ["--etcd-cacert", t["ca"], "--etcd-cert", t["client"],
+                "--etcd-key", t["client_key"]]
+        r = bb.run(good + ["-l", url, "sh", "-c",
+                           "echo $SUPERVISE_FENCING_TOKEN > tok"], cwd=d)
+        assert r.rc == 0, r
+        assert int(bb.read(os.path.join(d, "tok"))) > 0
+        env = dict(os.environ, SUPERVISE_ETCD_CACERT=t["ca"],
+                   SUPERVISE_ETCD_CERT=t["client"],
+                   SUPERVISE_ETCD_KEY=t["client_key"])
+        r = bb.run(["-l", url, "true"], env=env)
+        assert r.rc == 0, r
+        bad = [
+            ([], "SSL certificate problem: unable to get local issuer "
+             "certificate"),
+            (["--etcd-cacert", t["other_ca"], "--etcd-cert", t["client"],
+              "--etcd-key", t["client_key"]],
+             "SSL certificate problem: unable to get local issuer "
+             "certificate"),
+        ]
+        for extra, why in bad:
+            r = bb.run(extra + ["-l", url, "touch", "ran"], cwd=d)
+            assert (r.rc, r.err) == (125, "supervise: cannot lock '%s': "
+                                     "%s: %s\n" % (url, ep, why)), (extra, r)
+        # No client certificate: the server refuses the handshake.
+        r = bb.run(["--etcd-cacert", t["ca"], "-l", url, "touch", "ran"],
+                   cwd=d)
+        assert r.rc == 125 and r.err.startswith(
+            "supervise: cannot lock '%s': %s: " % (url, ep)) and \
+            r.err.count("\n") == 1, r
+        assert not os.path.exists(os.path.join(d, "ran"))
+
+
+def test_etcd_user_and_password():
+    """A cluster with authentication: USER:PASSWORD from a file (option or
+    environment) takes the lock; a wrong password is one line, exit 125,
+    COMMAND not started."""
+    if not shutil.which("etcdctl"):
+        raise bb.Skip("etcdctl is not installed (Debian: etcd-client)")
+    with Cluster(1) as c:
+        d = tmp()
+        ep = c.members[0].endpoint
+        for args in (["role", "add", "root"], ["user", "add", "root:s3cret"],
+                     ["user", "grant-role", "root", "root"],
+                     ["auth", "enable"]):
+            subprocess.run(["etcdctl", "--endpoints", ep] + args, check=True,
+                           stdout=subprocess.DEVNULL, timeout=20)
+        good, wrong = os.path.join(d, "good"), os.path.join(d, "wrong")
+        with open(good, "w") as f:
+            f.write("root:s3cret\n")
+        with open(wrong, "w") as f:
+            f.write("root:guess\n")
+        url = c.url("app")
+        r = bb.run(["--etcd-user-file", good, "-l", url, "sh", "-c",
+                    "echo $SUPERVISE_FENCING_TOKEN > tok"], cwd=d)
+        assert r.rc == 0, r
+        assert int(bb.read(os.path.join(d, "tok"))) > 0
+        r = bb.run(["-l", url, "true"],
+                   env=dict(os.environ, SUPERVISE_ETCD_USER_FILE=good))
+        assert r.rc == 0, r
+        r = bb.run(["--etcd-user-file", wrong, "-l", url, "touch", "ran"],
+                   cwd=d)
+        assert (r.rc, r.err) == (
+            125, "supervise: cannot lock '%s': %s: etcdserver: "
+            "authentication failed, invalid user ID or password\n"
+            % (url, ep)), r
+        assert not os.path.exists(os.path.join(d, "ran"))
+        # The password is never on the command line of any process.
+        assert "s3cret" not in r.err
