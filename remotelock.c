@@ -182,8 +182,9 @@ remote_creds_from_env(struct remote_creds *c)
 	c->user_file = env_file(c->user_file, "SUPERVISE_ETCD_USER_FILE");
 }
 
+/* The 64 digits, then the padding. */
 static const char b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
 
 size_t
 remote_b64_encode(const void *in, size_t n, char *out, size_t outlen)
@@ -206,10 +207,18 @@ remote_b64_encode(const void *in, size_t n, char *out, size_t outlen)
 		if (i + 2 < n) {
 			v |= s[i + 2];
 		}
-		out[o++] = b64[(v >> 18) & 63];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? b64[v & 63] : '=';
+		out[o] = b64[(v >> 18) & 63];
+		out[o + 1] = b64[(v >> 12) & 63];
+		out[o + 2] = b64[(v >> 6) & 63];
+		out[o + 3] = b64[v & 63];
+		/* Padding for the bytes that were not there. */
+		if (i + 1 >= n) {
+			out[o + 2] = '=';
+		}
+		if (i + 2 >= n) {
+			out[o + 3] = '=';
+		}
+		o += 4;
 	}
 	out[o] = '\0';
 	return o;
@@ -235,7 +244,7 @@ remote_b64_decode(const char *in, size_t n, void *out, size_t outlen)
 			}
 			continue;
 		}
-		c = in[i] != '\0' ? strchr(b64, in[i]) : NULL;
+		c = in[i] != '\0' ? memchr(b64, in[i], 64) : NULL;
 		if (c == NULL || pad > 0) {
 			return -1;
 		}
@@ -1083,7 +1092,7 @@ got_pred(struct rlock *l, struct json_object *o)
 		l->phase = PH_OWNER;
 		return;
 	}
-	strcpy(l->pred, k);
+	snprintf(l->pred, sizeof(l->pred), "%s", k);
 	l->watch_rev = jint(jget(o, "header"), "revision") + 1;
 	l->phase = PH_WATCH;
 }
@@ -1347,8 +1356,8 @@ read_user_file(struct remote_set *s, const char *path)
 		return -1;
 	}
 	*colon = '\0';
-	strcpy(s->user, buf);
-	strcpy(s->pass, colon + 1);
+	snprintf(s->user, sizeof(s->user), "%s", buf);
+	snprintf(s->pass, sizeof(s->pass), "%s", colon + 1);
 	explicit_bzero(buf, sizeof(buf));
 	s->auth = true;
 	return 0;
