@@ -592,3 +592,38 @@ def test_etcd_user_and_password():
         assert not os.path.exists(os.path.join(d, "ran"))
         # The password is never on the command line of any process.
         assert "s3cret" not in r.err
+
+
+def test_etcd_libraries_loaded_only_when_needed():
+    """A run without an etcd lock maps neither libcurl nor json-c (they
+    are loaded with dlopen() by runs that take one); a run with one does,
+    in the front and the supervisor."""
+    def libs(pid):
+        maps = bb.read("/proc/%d/maps" % pid)
+        return sorted({n for n in ("libcurl", "libjson-c") if n in maps})
+
+    d = tmp()
+    p = start(d, "plain", ["-l", os.path.join(d, "f"), "--", "sh", "-c",
+                           "touch up; exec sleep 60"])
+    bb.wait_for(lambda: os.path.exists(os.path.join(d, "up")), 30)
+    sup = bb.supervisor_of(p.pid)
+    assert libs(p.pid) == [] and libs(sup) == [], (libs(p.pid), libs(sup))
+    p.send_signal(signal.SIGTERM)
+    wait(p)
+    with Cluster(1) as c:
+        os.unlink(os.path.join(d, "up"))
+        p = start(d, "etcd", ["-l", c.url("x"), "--", "sh", "-c",
+                              "touch up; exec sleep 60"])
+        bb.wait_for(lambda: os.path.exists(os.path.join(d, "up")), 30)
+        sup = bb.supervisor_of(p.pid)
+        assert libs(p.pid) == ["libcurl", "libjson-c"], libs(p.pid)
+        assert libs(sup) == ["libcurl", "libjson-c"], libs(sup)
+        # COMMAND inherits no connection to etcd.
+        cmd = [c2 for c2 in bb.children(sup) if "sleep" in bb.cmdline(c2)]
+        assert cmd, bb.children(sup)
+        fds = os.listdir("/proc/%d/fd" % cmd[0])
+        socks = [f for f in fds if os.readlink("/proc/%d/fd/%s" % (
+            cmd[0], f)).startswith("socket:")]
+        assert socks == [], fds
+        p.send_signal(signal.SIGTERM)
+        wait(p)
