@@ -627,3 +627,24 @@ def test_etcd_libraries_loaded_only_when_needed():
         assert socks == [], fds
         p.send_signal(signal.SIGTERM)
         wait(p)
+
+
+def test_etcd_wait_longer_than_ttl_keeps_its_place():
+    """A run that waits several times its TTL keeps its lease alive while
+    it waits: it gets the lock with the key it made when it started
+    waiting (its fencing token is the revision of that key)."""
+    with Cluster(3) as c:
+        d = tmp()
+        url = c.url("q")
+        a = start(d, "a", ["-l", url, "--", "sh", "-c",
+                           "while [ ! -e go ]; do sleep 0.05; done"])
+        bb.wait_for(lambda: len(c.keys("q/")) == 1, 30, what="A holds")
+        b = start(d, "b", ["--lock-ttl", "1", "-l", url, "--", "sh", "-c",
+                           "echo $SUPERVISE_FENCING_TOKEN > tok"])
+        bb.wait_for(lambda: len(c.keys("q/")) == 2, 30, what="B queued")
+        mine = max(rev for rev, lease, v in c.keys("q/").values())
+        time.sleep(4)
+        assert len(c.keys("q/")) == 2, c.keys("q/")
+        open(os.path.join(d, "go"), "w").close()
+        assert wait(a) == 0 and wait(b) == 0, (err_of(a), err_of(b))
+        assert int(bb.read(os.path.join(d, "tok"))) == mine
