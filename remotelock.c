@@ -1355,9 +1355,10 @@ read_user_file(struct remote_set *s, const char *path)
 		explicit_bzero(buf, sizeof(buf));
 		return -1;
 	}
-	*colon = '\0';
-	snprintf(s->user, sizeof(s->user), "%s", buf);
-	snprintf(s->pass, sizeof(s->pass), "%s", colon + 1);
+	/* Both fit: checked above. */
+	memcpy(s->user, buf, (size_t)(colon - buf));
+	s->user[colon - buf] = '\0';
+	memcpy(s->pass, colon + 1, strlen(colon + 1) + 1);
 	explicit_bzero(buf, sizeof(buf));
 	s->auth = true;
 	return 0;
