@@ -15,7 +15,7 @@ need = @for t in $(1); do command -v $$t >/dev/null 2>&1 || { \
 
 # What a gate copies into a build directory (mk/ too: the Makefile includes
 # mk/gates.mk).
-TREE = *.c *.h Makefile mk man schema tests
+TREE = *.c *.h Makefile README.md mk man schema tests
 
 # Copies the sources into the build directory $(1), without build products.
 define copy_tree
