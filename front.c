@@ -116,6 +116,8 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 		return;
 	}
 	sig_name(WTERMSIG(ws), how, sizeof(how));
+	/* The etcd locks' leases are ours to keep until we release them. */
+	remote_adopt(r->remote, &f->loop);
 	if (sh->cmd_pid != 0 && sh->cmd_state == CMD_NOT_STARTED) {
 		/* Forked, and the supervisor died before it said so. */
 		sh->cmd_state = CMD_RUNNING;
@@ -366,12 +368,20 @@ front_run(struct run *r, pid_t supervisor)
 	 * supervisor's end is also seen by the sweep finding no child.
 	 */
 	while (r->state != RUN_DONE) {
-		if (loop_turn(&f.loop, run_next_deadline(r)) < 0) {
+		uint64_t d = run_next_deadline(r),
+			 k = remote_deadline(r->remote);
+
+		if (loop_turn(&f.loop, k < d ? k : d) < 0) {
 			/* Blind to signals: look for ended children anyway. */
 			reap(&f, loop_now());
 		}
 		decide(&f, loop_now());
+		/* Only after the supervisor died: the run is over already. */
+		if (remote_keep(r->remote, loop_now())) {
+			log_error("%s", remote_lost_why(r->remote));
+		}
 	}
+	remote_attach(r->remote, NULL);
 	if (f.sup_crashed && r->sh->abandoned > 0) {
 		f.status = EXIT_UNSTOPPABLE;
 	}

@@ -277,12 +277,11 @@ may_write_record(const struct lock *l)
 	return ok;
 }
 
-void
-lock_write_holder(const struct lock *l, pid_t pid, char *const *command)
+int
+lock_format_holder(char *rec, size_t len, pid_t pid, char *const *command)
 {
-	char host[256] = "?", cmd[200], phost[256], rec[1024];
+	char host[256] = "?", cmd[200], phost[256];
 	size_t used = 0, n;
-	int len;
 
 	if (gethostname(host, sizeof(host) - 1) < 0) {
 		strcpy(host, "?");
@@ -298,11 +297,20 @@ lock_write_holder(const struct lock *l, pid_t pid, char *const *command)
 	}
 	cmd[used] = '\0';
 	printable(phost, sizeof(phost), host, strlen(host));
-	len = snprintf(rec, sizeof(rec),
-		       RECORD_MAGIC
-		       "pid %ld\nhost %s\nsince %lld\ncommand %s\n",
-		       (long)pid, phost, (long long)time(NULL), cmd);
-	if (len < 0) {
+	return snprintf(rec, len,
+			RECORD_MAGIC
+			"pid %ld\nhost %s\nsince %lld\ncommand %s\n",
+			(long)pid, phost, (long long)time(NULL), cmd) < 0 ?
+		-1 :
+		0;
+}
+
+void
+lock_write_holder(const struct lock *l, pid_t pid, char *const *command)
+{
+	char rec[1024];
+
+	if (lock_format_holder(rec, sizeof(rec), pid, command) < 0) {
 		return;
 	}
 	if (!may_write_record(l)) {

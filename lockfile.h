@@ -66,6 +66,12 @@ int lock_is_current(const struct lock *l);
  */
 pid_t lock_start_waiter(const struct lock *l);
 
+/*
+ * The holder record of a lock (our pid, host, time, command), as written
+ * into lock files and etcd keys, into rec.  Returns 0, or -1.
+ */
+int lock_format_holder(char *rec, size_t len, pid_t pid, char *const *command);
+
 /* Writes who holds it into the lock file: our pid, host, time, command. */
 void lock_write_holder(const struct lock *l, pid_t pid, char *const *command);
 

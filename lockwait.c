@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,22 +14,56 @@
 #include "log.h"
 #include "loop.h"
 #include "parse.h"
+#include "remotelock.h"
 #include "run.h"
 #include "signals.h"
 
+/* The index of an etcd lock in the run's remote set, or -1 for a file. */
+static long
+remote_index(const struct run *r, const struct lock *l)
+{
+	size_t first = r->nlocks - remote_count(r->remote);
+	size_t i = (size_t)(l - r->locks);
+
+	return i >= first ? (long)(i - first) : -1;
+}
+
+/*
+ * Who holds the lock: for a file, from the kernel and the file's record
+ * (holder.c); for an etcd lock, from the record stored with its key.
+ */
+static const char *
+describe_holder(const struct run *r, const struct lock *l, char *buf,
+		size_t len)
+{
+	long i = remote_index(r, l);
+	struct lock_holder h;
+	struct holder_view v;
+	const char *rec;
+
+	if (i < 0) {
+		holder_look(l, &v);
+		return holder_describe(&v, buf, len);
+	}
+	rec = remote_holder_record(r->remote, (size_t)i);
+	if (rec == NULL || lock_parse_holder(rec, strlen(rec), &h) != 0) {
+		snprintf(buf, len, "an unknown process");
+		return buf;
+	}
+	return lock_describe_holder(&h, buf, len);
+}
+
 /* "waiting for lock X; held by ..." */
 static void
-say_waiting(const struct lock *l, enum log_level level)
+say_waiting(const struct run *r, const struct lock *l, enum log_level level)
 {
-	struct holder_view v;
 	char who[1024];
 
 	if (!log_enabled(level)) {
 		return;
 	}
-	holder_look(l, &v);
 	log_msg(level, "waiting for lock %s; held by %s", l->path,
-		holder_describe(&v, who, sizeof(who)));
+		describe_holder(r, l, who, sizeof(who)));
 }
 
 const char *
@@ -65,9 +100,7 @@ static void
 say_gave_up(const struct run *r, const struct lock *l, uint64_t waited)
 {
 	char who[1024], dur[32], asked[32];
-	struct holder_view v;
 
-	holder_look(l, &v);
 	log_error("gave up waiting for lock %s after %s (-w %s); held by %s",
 		  l->path,
 		  r->opt.lock_wait_ns == 0 ?
@@ -77,7 +110,7 @@ say_gave_up(const struct run *r, const struct lock *l, uint64_t waited)
 			  r->opt.lock_wait_text :
 			  fmt_duration(r->opt.lock_wait_ns, asked,
 				       sizeof(asked)),
-		  holder_describe(&v, who, sizeof(who)));
+		  describe_holder(r, l, who, sizeof(who)));
 }
 
 /* Signals read in one turn of the loop, decided on in order. */
@@ -95,6 +128,8 @@ struct lock_wait {
 	bool read_failed;
 	bool ancestor_died; /* the --parent-pid pidfd polled readable */
 	int hangup_fd;	    /* 1 or 2 polled POLLERR/POLLHUP, or 0 */
+	long remote;	    /* an etcd lock: its index; else -1 */
+	bool blocked;	    /* the etcd lock was seen held by another */
 };
 
 enum {
@@ -251,30 +286,72 @@ decide(struct lock_wait *w, int rc, uint64_t now, uint64_t deadline,
 			log_error("cannot read signals: %s", strerror(errno));
 		}
 		w->status = EXIT_FAILURE_SUPERVISE;
-	} else if (w->status == WAITING && now >= deadline) {
+	} else if (w->status == WAITING && now >= deadline &&
+		   (w->remote < 0 || w->blocked)) {
+		/* An etcd lock is given up on once known to be held. */
 		w->status = GAVE_UP;
 	} else if (w->status == WAITING && now >= *next) {
-		say_waiting(w->lock, LOG_INFO);
+		say_waiting(w->r, w->lock, LOG_INFO);
 		*next += every;
 	}
 }
 
 /*
+ * An etcd lock's requests, after a turn: the first news that another
+ * holds it starts the wait proper (its message, the 30 s reminders).
+ */
+static void
+remote_progress(struct lock_wait *w, uint64_t now, uint64_t *next)
+{
+	switch (remote_acquire_step(w->r->remote, (size_t)w->remote, now)) {
+	case REMOTE_BLOCKED:
+		if (!w->blocked) {
+			w->blocked = true;
+			say_waiting(w->r, w->lock, LOG_ERROR);
+			*next = now + UINT64_C(30) * 1000000000;
+		}
+		break;
+	case REMOTE_HELD:
+		w->status = HELD;
+		break;
+	case REMOTE_FAILED:
+		w->status = EXIT_FAILURE_SUPERVISE;
+		break;
+	case REMOTE_PENDING:
+		break;
+	}
+}
+
+/* The earliest of three deadlines. */
+static uint64_t
+earliest(uint64_t a, uint64_t b, uint64_t c)
+{
+	uint64_t m = a < b ? a : b;
+
+	return m < c ? m : c;
+}
+
+/*
  * Waits, on the event engine, for a process that takes the lock with a
- * blocking flock() on our shared open file description.  Returns HELD
- * once the lock is ours, GAVE_UP at the deadline, or the status to exit
- * with: 128+N on a cancel, 129 on the parent's death, 125 on errors.
- * COMMAND has not started: nothing to stop, no teardown.
+ * blocking flock() on our shared open file description, or (remote >= 0)
+ * for etcd lock number remote of the run's remote set, whose requests
+ * run on the same engine.  Returns HELD once the lock is ours, GAVE_UP at
+ * the deadline, or the status to exit with: 128+N on a cancel, 129 on the
+ * parent's death, 125 on errors.  COMMAND has not started: nothing to
+ * stop, no teardown.
  */
 static int
-wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
+wait_for_lock(struct run *r, struct lock *l, uint64_t deadline, long remote)
 {
 	const uint64_t every = UINT64_C(30) * 1000000000;
-	struct lock_wait w = { .r = r, .lock = l, .status = WAITING };
+	struct lock_wait w = {
+		.r = r, .lock = l, .status = WAITING, .remote = remote
+	};
 	uint64_t now = loop_now(), next = now + every;
 	int rc, ws;
 
-	if (deadline <= now) {
+	/* An etcd lock is at least tried, even with -w 0. */
+	if (deadline <= now && remote < 0) {
 		return GAVE_UP;
 	}
 	loop_init(&w.loop);
@@ -286,18 +363,33 @@ wait_for_lock(struct run *r, struct lock *l, uint64_t deadline)
 		loop_add(&w.loop, STDOUT_FILENO, 0, on_hangup, &w);
 		loop_add(&w.loop, STDERR_FILENO, 0, on_hangup, &w);
 	}
-	w.waiter = lock_start_waiter(l);
-	if (w.waiter < 0) {
+	if (remote >= 0) {
+		remote_attach(r->remote, &w.loop);
+		remote_acquire_begin(r->remote, (size_t)remote, now);
+		next = LOOP_NEVER;
+	} else if ((w.waiter = lock_start_waiter(l)) < 0) {
 		log_error("cannot wait for lock %s: %s", l->path,
 			  strerror(errno));
 		return EXIT_FAILURE_SUPERVISE;
+	} else {
+		/* The first line even with -q: a silent hang would be a
+		 * mystery. */
+		say_waiting(r, l, LOG_ERROR);
 	}
-	/* The first line even with -q: a silent hang would be a mystery. */
-	say_waiting(l, LOG_ERROR);
 	while (w.status == WAITING) {
-		rc = loop_turn(&w.loop, deadline < next ? deadline : next);
+		rc = loop_turn(&w.loop,
+			       earliest(w.blocked || remote < 0 ? deadline :
+								  LOOP_NEVER,
+					next, remote_deadline(r->remote)));
 		now = loop_now();
+		if (remote >= 0) {
+			remote_progress(&w, now, &next);
+		}
 		decide(&w, rc, now, deadline, &next);
+	}
+	if (remote >= 0) {
+		/* Every connection closed: the supervisor is forked next. */
+		remote_attach(r->remote, NULL);
 	}
 	if (w.waiter > 0) {
 		/*
@@ -371,7 +463,7 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 		}
 		rc = lock_try(l);
 		if (rc == 0) {
-			rc = wait_for_lock(r, l, deadline);
+			rc = wait_for_lock(r, l, deadline, -1);
 			if (rc == GAVE_UP) {
 				say_gave_up(r, l, loop_now() - start);
 				run_set_reason(r, REASON_LOCK_TIMEOUT, 0);
@@ -414,6 +506,102 @@ take_lock(struct run *r, struct lock *l, uint64_t start, uint64_t t0,
 	return rc;
 }
 
+/*
+ * Takes etcd lock l (number i of the run's remote set), waiting for it on
+ * the engine.  Sets l->wait_ns like take_lock().  Returns HELD, or the
+ * status to exit with.
+ */
+static int
+take_remote(struct run *r, struct lock *l, size_t i, uint64_t start,
+	    uint64_t t0, uint64_t deadline)
+{
+	int rc = wait_for_lock(r, l, deadline, (long)i);
+
+	if (rc == GAVE_UP) {
+		say_gave_up(r, l, loop_now() - start);
+		run_set_reason(r, REASON_LOCK_TIMEOUT, 0);
+		rc = EXIT_TEMPFAIL;
+	}
+	l->wait_ns = loop_now() - t0;
+	return rc;
+}
+
+/*
+ * The etcd:// locks: prepared apart (remotelock.h), then appended to the
+ * run's locks after the files, in their own canonical order (by name).
+ * Returns the number of lock files, or -1 after logging why.
+ */
+static int
+prepare_locks(struct run *r)
+{
+	struct remote_creds c = {
+		.cacert = r->opt.etcd_cacert,
+		.cert = r->opt.etcd_cert,
+		.key = r->opt.etcd_key,
+		.user_file = r->opt.etcd_user_file,
+	};
+	char *files[OPTS_MAX_LOCKS], rec[1024];
+	size_t i, nf = 0, nr;
+	struct lock *all;
+	int n;
+
+	for (i = 0; i < r->opt.nlocks; i++) {
+		if (!remote_is_url(r->opt.locks[i])) {
+			files[nf++] = r->opt.locks[i];
+		}
+	}
+	remote_creds_from_env(&c);
+	if (remote_prepare(r->opt.locks, r->opt.nlocks, &c, r->opt.lock_ttl_ns,
+			   &r->remote) < 0) {
+		return -1;
+	}
+	n = lock_prepare(files, nf, &r->locks);
+	if (n < 0) {
+		return -1;
+	}
+	r->nlocks = (size_t)n;
+	nr = remote_count(r->remote);
+	if (nr == 0) {
+		return n;
+	}
+	all = realloc(r->locks, ((size_t)n + nr) * sizeof(*all));
+	if (all == NULL) {
+		log_error("cannot prepare locks: %s", strerror(errno));
+		return -1;
+	}
+	r->locks = all;
+	for (i = 0; i < nr; i++) {
+		all[n + i] = (struct lock){
+			.path = remote_url_of(r->remote, i),
+			.fd = -1,
+		};
+	}
+	r->nlocks += nr;
+	lock_format_holder(rec, sizeof(rec), r->self, r->opt.command);
+	remote_set_record(r->remote, rec);
+	return n;
+}
+
+/* COMMAND and the teardown get the etcd locks' fencing tokens. */
+static int
+export_tokens(const struct run *r)
+{
+	char tokens[1024];
+
+	if (remote_count(r->remote) == 0) {
+		return 0;
+	}
+	remote_tokens(r->remote, tokens, sizeof(tokens));
+	log_debug("fencing token%s %s", remote_count(r->remote) == 1 ? "" : "s",
+		  tokens);
+	if (setenv("SUPERVISE_FENCING_TOKEN", tokens, 1) < 0) {
+		log_error("cannot set SUPERVISE_FENCING_TOKEN: %s",
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 lockwait_acquire(struct run *r)
 {
@@ -425,11 +613,10 @@ lockwait_acquire(struct run *r)
 	if (r->opt.nlocks == 0) {
 		return -1;
 	}
-	n = lock_prepare(r->opt.locks, r->opt.nlocks, &r->locks);
+	n = prepare_locks(r);
 	if (n < 0) {
 		return EXIT_FAILURE_SUPERVISE;
 	}
-	r->nlocks = (size_t)n;
 	/*
 	 * --lock-wait bounds all the waits together, and each lock's wait
 	 * runs from the end of the one before, so that the waits add up to
@@ -445,16 +632,18 @@ lockwait_acquire(struct run *r)
 
 		/* The status record lists the locks taken and the one tried. */
 		r->nlocks_tried = i + 1;
-		rc = take_lock(r, l, start, t0, deadline);
+		rc = i < (size_t)n ?
+			take_lock(r, l, start, t0, deadline) :
+			take_remote(r, l, i - (size_t)n, start, t0, deadline);
 		if (rc != HELD) {
 			return rc;
 		}
-		if (l->same_as == NULL) {
+		if (i < (size_t)n && l->same_as == NULL) {
 			lock_write_holder(l, r->self, r->opt.command);
 		}
 		t0 += l->wait_ns;
 		log_debug("took lock %s after %s", l->path,
 			  fmt_duration(l->wait_ns, dur, sizeof(dur)));
 	}
-	return -1;
+	return export_tokens(r) < 0 ? EXIT_FAILURE_SUPERVISE : -1;
 }

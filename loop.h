@@ -28,7 +28,9 @@ uint64_t loop_now(void);
 /* Called with the descriptor's poll revents (never 0). */
 typedef void loop_fn(void *ctx, int fd, short revents);
 
-#define LOOP_MAX_SOURCES 8
+/* Ours (signalfd, pidfd, cgroup events, stdout and stderr, the teardown's
+ * output) and the sockets of the etcd locks' requests. */
+#define LOOP_MAX_SOURCES 24
 
 struct loop_source {
 	int fd;

@@ -9,13 +9,19 @@
 #include "caps.h"
 #include "options.h"
 #include "parse.h"
+#include "remotelock.h"
 
 enum {
 	OPT_CANCEL_ON_HANGUP = 256,
 	OPT_CAPS,
 	OPT_CGROUP,
+	OPT_ETCD_CACERT,
+	OPT_ETCD_CERT,
+	OPT_ETCD_KEY,
+	OPT_ETCD_USER_FILE,
 	OPT_FOREGROUND,
 	OPT_IGNORE_PARENT_DEATH,
+	OPT_LOCK_TTL,
 	OPT_NO_NEW_PRIVS,
 	OPT_PARENT_PID,
 	OPT_PRESERVE_STATUS,
@@ -30,11 +36,16 @@ static const struct option long_options[] = {
 	{ "cancel-on-hangup", no_argument, NULL, OPT_CANCEL_ON_HANGUP },
 	{ "caps", required_argument, NULL, OPT_CAPS },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "etcd-cacert", required_argument, NULL, OPT_ETCD_CACERT },
+	{ "etcd-cert", required_argument, NULL, OPT_ETCD_CERT },
+	{ "etcd-key", required_argument, NULL, OPT_ETCD_KEY },
+	{ "etcd-user-file", required_argument, NULL, OPT_ETCD_USER_FILE },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
 	{ "help", no_argument, NULL, 'h' },
 	{ "ignore-parent-death", no_argument, NULL, OPT_IGNORE_PARENT_DEATH },
 	{ "kill-after", required_argument, NULL, 'k' },
 	{ "lock", required_argument, NULL, 'l' },
+	{ "lock-ttl", required_argument, NULL, OPT_LOCK_TTL },
 	{ "lock-wait", required_argument, NULL, 'w' },
 	{ "no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS },
 	{ "parent-pid", required_argument, NULL, OPT_PARENT_PID },
@@ -93,8 +104,17 @@ const char opts_usage[] =
 	"  -l, --lock=FILE            hold an exclusive lock on FILE from before\n"
 	"                             COMMAND starts until the run and its teardown\n"
 	"                             are over (repeatable)\n"
+	"  -l, --lock=etcd://HOST:PORT[,HOST:PORT...]/NAME  (etcds:// for TLS) the\n"
+	"                             lock NAME in an etcd cluster, for runs on\n"
+	"                             several machines\n"
 	"  -w, --lock-wait=DURATION   give up waiting for a lock after DURATION\n"
 	"                             (default: wait as long as needed; 0: no wait)\n"
+	"      --lock-ttl=DURATION    lease of etcd locks: how long one outlives a\n"
+	"                             supervise killed with SIGKILL (default 30s)\n"
+	"      --etcd-cacert=FILE     CA certificates to verify etcd's (etcds://)\n"
+	"      --etcd-cert=FILE       client certificate for etcd, with --etcd-key\n"
+	"      --etcd-key=FILE        the client certificate's private key\n"
+	"      --etcd-user-file=FILE  etcd user: a first line USER:PASSWORD\n"
 	"      --caps=LIST            run COMMAND with only these capabilities\n"
 	"                             (comma list such as cap_net_bind_service, or\n"
 	"                             none) in all its sets; implies --no-new-privs\n"
@@ -116,6 +136,8 @@ const char opts_usage[] =
 	"Exit status:\n"
 	"  N        COMMAND exited with N\n"
 	"  75       gave up waiting for a lock (COMMAND not started)\n"
+	"  121      an etcd lock was lost during the run (its lease could not be\n"
+	"           kept); the run was stopped\n"
 	"  122      a process of the run refused to stop and was left running\n"
 	"  123      the run succeeded but its teardown failed or timed out\n"
 	"  124      the run timed out (COMMAND's status with --preserve-status)\n"
@@ -206,10 +228,27 @@ parse_stop_signal(const char *arg, int *sig, char *err, size_t errlen)
 	return OPTS_RUN;
 }
 
+/* --etcd-cacert, --etcd-cert, --etcd-key, --etcd-user-file: a file name. */
+static int
+parse_etcd_file(struct options *o, int c, char *err, size_t errlen)
+{
+	const char **slot = c == OPT_ETCD_CACERT ? &o->etcd_cacert :
+		c == OPT_ETCD_CERT		 ? &o->etcd_cert :
+		c == OPT_ETCD_KEY		 ? &o->etcd_key :
+						   &o->etcd_user_file;
+
+	if (*optarg == '\0') {
+		return fail(err, errlen, "invalid etcd credential file ''");
+	}
+	*slot = optarg;
+	return OPTS_RUN;
+}
+
 static int
 parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 {
-	char name[64];
+	struct remote_url url;
+	char name[128];
 
 	switch (c) {
 	case 'k':
@@ -225,6 +264,11 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		if (o->nlocks == OPTS_MAX_LOCKS) {
 			return fail(err, errlen, "too many locks (at most %d)",
 				    OPTS_MAX_LOCKS);
+		}
+		if (remote_is_url(optarg) &&
+		    remote_parse_url(optarg, &url, name, sizeof(name)) < 0) {
+			return fail(err, errlen, "invalid lock URL '%s': %s",
+				    optarg, name);
 		}
 		o->locks[o->nlocks++] = optarg;
 		return OPTS_RUN;
@@ -275,6 +319,11 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		o->caps_given = true;
 		o->no_new_privs = true;
 		return OPTS_RUN;
+	case OPT_ETCD_CACERT:
+	case OPT_ETCD_CERT:
+	case OPT_ETCD_KEY:
+	case OPT_ETCD_USER_FILE:
+		return parse_etcd_file(o, c, err, errlen);
 	case OPT_FOREGROUND:
 		o->foreground = true;
 		return OPTS_RUN;
@@ -283,6 +332,15 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		return OPTS_RUN;
 	case OPT_IGNORE_PARENT_DEATH:
 		o->ignore_parent_death = true;
+		return OPTS_RUN;
+	case OPT_LOCK_TTL:
+		/* etcd counts leases in whole seconds; a day is plenty. */
+		if (parse_duration(optarg, &o->lock_ttl_ns) < 0 ||
+		    o->lock_ttl_ns < UINT64_C(1000000000) ||
+		    o->lock_ttl_ns > UINT64_C(86400000000000)) {
+			return fail(err, errlen,
+				    "invalid lock TTL '%s' (1s to 1d)", optarg);
+		}
 		return OPTS_RUN;
 	case OPT_PARENT_PID:
 		o->parent_pid = parse_pid(optarg);
@@ -348,6 +406,7 @@ opts_parse(struct options *o, int argc, char **argv, char *err, size_t errlen)
 	o->teardown_on = EVENT_TIMEOUT | EVENT_CANCEL;
 	o->teardown_timeout_ns = UINT64_C(300) * 1000000000;
 	o->lock_wait_ns = DURATION_FOREVER;
+	o->lock_ttl_ns = UINT64_C(30000000000);
 	err[0] = '\0';
 
 	/* optind 0 makes glibc reinitialise getopt, so this can run twice. */

@@ -35,7 +35,12 @@ struct options {
 	const char *teardown_log;     /* or NULL */
 	char *locks[OPTS_MAX_LOCKS];  /* -l FILE..., in the order given */
 	size_t nlocks;
-	uint64_t lock_wait_ns; /* DURATION_FOREVER: no limit */
+	uint64_t lock_wait_ns;	 /* DURATION_FOREVER: no limit */
+	uint64_t lock_ttl_ns;	 /* lease of etcd:// locks */
+	const char *etcd_cacert; /* credential files, or NULL */
+	const char *etcd_cert;
+	const char *etcd_key;
+	const char *etcd_user_file;
 	/* -w's argument as the user wrote it (for messages), or NULL. */
 	const char *lock_wait_text;
 	const char *status_file; /* or NULL */

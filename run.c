@@ -20,6 +20,7 @@ run_event(enum run_reason reason, int exit_status)
 	case REASON_CANCEL:
 	case REASON_PARENT_DEATH:
 	case REASON_HANGUP:
+	case REASON_LOCK_LOST:
 		return EVENT_CANCEL;
 	case REASON_EXIT:
 		return exit_status == 0 ? EVENT_SUCCESS : EVENT_FAILURE;
@@ -44,6 +45,8 @@ run_reason_name(enum run_reason reason)
 		return "parent-death";
 	case REASON_HANGUP:
 		return "hangup";
+	case REASON_LOCK_LOST:
+		return "lock-lost";
 	case REASON_NONE:
 	case REASON_EXIT:
 	case REASON_EXEC_FAILED:
@@ -92,6 +95,8 @@ status_reason(enum run_reason reason)
 		return "lock-timeout";
 	case REASON_HANGUP:
 		return "hangup";
+	case REASON_LOCK_LOST:
+		return "lock-lost";
 	case REASON_NONE:
 	case REASON_ERROR:
 		break;
@@ -212,6 +217,8 @@ run_free(struct run *r)
 	tree_stop_free(&r->stop);
 	tree_stop_free(&r->td.stop);
 	lock_free(r->locks, r->nlocks);
+	remote_free(r->remote);
+	r->remote = NULL;
 	r->locks = NULL;
 	r->nlocks = 0;
 	free(r->status.base);

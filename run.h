@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "lockfile.h"
 #include "options.h"
+#include "remotelock.h"
 #include "signals.h"
 #include "status.h"
 #include "teardown.h"
@@ -42,6 +43,7 @@ enum run_reason {
 	REASON_ERROR,	     /* supervise itself failed */
 	REASON_LOCK_TIMEOUT, /* gave up waiting for a lock */
 	REASON_HANGUP,	     /* nobody reads our output (--cancel-on-hangup) */
+	REASON_LOCK_LOST,    /* an etcd lock's lease could not be kept */
 };
 
 enum cmd_state {
@@ -101,7 +103,8 @@ struct run {
 	struct teardown td;
 	struct lock *locks; /* in the order taken */
 	size_t nlocks;
-	size_t nlocks_tried; /* taken, or the last one being waited for */
+	size_t nlocks_tried;	   /* taken, or the last one being waited for */
+	struct remote_set *remote; /* the etcd:// locks among them, or NULL */
 	struct status_target status;
 	struct caps_keep caps;
 	struct cgroup_set cgs;	    /* the run's cgroups, if active */

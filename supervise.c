@@ -179,10 +179,25 @@ take_early_signals(struct run *r)
 	return -1;
 }
 
+/*
+ * The etcd locks are released by the last process of supervise that
+ * lives: the front, after the supervisor and the teardown; the supervisor
+ * only when the front is gone.  Bounded: a lease that cannot be revoked
+ * expires after its TTL.
+ */
+static void
+release_remote(struct run *r)
+{
+	if (r->remote != NULL && (r->front == 0 || getppid() != r->front)) {
+		remote_release(r->remote, UINT64_C(5000000000));
+	}
+}
+
 /* The one way out before a run starts: the status record, then exit. */
 static int
 finish(struct run *r, int status)
 {
+	release_remote(r);
 	run_set_reason(r, REASON_ERROR, 0);
 	r->sh->exit_status = status;
 	run_write_status(r);
@@ -195,6 +210,7 @@ finish(struct run *r, int status)
 static int
 leave(struct run *r, int status)
 {
+	release_remote(r);
 	/* In the front, the record is written already (front.c). */
 	if (r->front != 0 || r->opt.foreground) {
 		r->sh->exit_status = status;

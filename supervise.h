@@ -11,6 +11,7 @@
 
 enum {
 	EXIT_TEMPFAIL = 75,	    /* gave up waiting for a lock */
+	EXIT_LOCK_LOST = 121,	    /* an etcd lock's lease was lost */
 	EXIT_UNSTOPPABLE = 122,	    /* a process of the run refused to stop */
 	EXIT_TEARDOWN_FAILED = 123, /* the run succeeded, its teardown not */
 	EXIT_TIMEDOUT = 124,

@@ -57,6 +57,9 @@ settle_status(struct run *r)
 	case REASON_LOCK_TIMEOUT:
 		sh->exit_status = EXIT_TEMPFAIL;
 		break;
+	case REASON_LOCK_LOST:
+		sh->exit_status = EXIT_LOCK_LOST;
+		break;
 	case REASON_NONE:
 	case REASON_ERROR:
 		sh->exit_status = EXIT_FAILURE_SUPERVISE;
@@ -176,6 +179,12 @@ end_again(struct run *r, enum run_reason reason, int sig, pid_t from,
 					  sizeof(what));
 	int n;
 
+	if (reason == REASON_LOCK_LOST) {
+		log_error("%s while %s", remote_lost_why(r->remote),
+			  r->state == RUN_TEARDOWN ? "tearing down" :
+						     "stopping the run");
+		return;
+	}
 	sig_name(sig, name, sizeof(name));
 	if (r->state == RUN_TEARDOWN) {
 		/* The teardown is bounded by its own deadline: let it finish. */
@@ -250,6 +259,10 @@ say_why(struct run *r, enum run_reason reason, int sig, pid_t from,
 		log_info("timed out after %s; stopping the run with %s",
 			 fmt_duration(r->opt.timeout_ns, dur, sizeof(dur)),
 			 stop);
+	} else if (reason == REASON_LOCK_LOST) {
+		/* Exclusion is no longer guaranteed: an error, even with -q. */
+		log_error("%s; stopping the run with %s",
+			  remote_lost_why(r->remote), stop);
 	} else if (what_happened(r, reason, sig, from, what, sizeof(what)) !=
 		   NULL) {
 		log_info("%s; stopping the run with %s", what, stop);
@@ -682,6 +695,10 @@ decide(struct supervisor *s, int rc, uint64_t now)
 		end_run(r, REASON_HANGUP, SIGHUP, s->hangup_fd, false, now);
 		s->hangup_fd = 0;
 	}
+	/* The etcd locks' leases; losing one ends the run. */
+	if (remote_keep(r->remote, now)) {
+		end_run(r, REASON_LOCK_LOST, 0, 0, false, now);
+	}
 	if ((rc < 0 || s->read_failed) && r->state == RUN_RUNNING) {
 		/* Blind to signals now: end the run while deadlines still work. */
 		if (s->read_failed) {
@@ -799,6 +816,15 @@ start_command(struct run *r)
 	return 0;
 }
 
+/* The run's deadline, or an etcd lock's keep-alive if sooner. */
+static uint64_t
+next_deadline(const struct run *r)
+{
+	uint64_t d = run_next_deadline(r), k = remote_deadline(r->remote);
+
+	return k < d ? k : d;
+}
+
 int
 supervisor_set_up(struct run *r, pid_t front)
 {
@@ -868,11 +894,14 @@ supervisor_run(struct run *r)
 	 * of its tree lives.  A failure of our own is recorded as the reason,
 	 * the tree is stopped, and the loop ends through its normal exit.
 	 */
+	/* The etcd locks' requests are sources of this loop (if any). */
+	remote_attach(r->remote, &s.loop);
 	while (r->state != RUN_DONE) {
 		/* In RUN_TREE_GONE the deadline is now: decide at once. */
-		rc = loop_turn(&s.loop, run_next_deadline(r));
+		rc = loop_turn(&s.loop, next_deadline(r));
 		now = loop_now();
 		decide(&s, rc, now);
 	}
+	remote_attach(r->remote, NULL);
 	return r->sh->exit_status;
 }

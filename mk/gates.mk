@@ -15,7 +15,7 @@ need = @for t in $(1); do command -v $$t >/dev/null 2>&1 || { \
 
 # What a gate copies into a build directory (mk/ too: the Makefile includes
 # mk/gates.mk).
-TREE = *.c *.h Makefile mk man tests
+TREE = *.c *.h Makefile README.md mk man schema tests
 
 # Copies the sources into the build directory $(1), without build products.
 define copy_tree
@@ -84,7 +84,7 @@ analyze: cppcheck clang-tidy
 cppcheck:
 	$(call need,$(CPPCHECK))
 	$(CPPCHECK) --enable=warning,style,performance,portability --inconclusive \
-		--std=c11 -D_GNU_SOURCE -D__linux__ --library=gnu -I. \
+		--std=c11 -D_GNU_SOURCE -D__linux__ $(REMOTE_CFLAGS) --library=gnu -I. \
 		--suppressions-list=tests/analyze/cppcheck.supp --inline-suppr \
 		--quiet --error-exitcode=1 $(SOURCES)
 	@echo "cppcheck: no finding in $(words $(SOURCES)) files"
@@ -93,7 +93,7 @@ clang-tidy:
 	$(call need,$(CLANG_TIDY))
 	@fail=0; for f in $(SOURCES); do \
 		out=$$($(CLANG_TIDY) --quiet $$f -- $(STD) -I. $(CAP_CFLAGS) \
-			$(CPPFLAGS) 2>&1) || fail=1; \
+			$(REMOTE_CFLAGS) $(CPPFLAGS) 2>&1) || fail=1; \
 		printf '%s\n' "$$out" | grep -v '^[0-9]* warnings\? generated\.$$' \
 			| grep -v '^$$' || true; \
 	done; \

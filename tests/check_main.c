@@ -89,6 +89,7 @@ main(void)
 	srunner_add_suite(sr, front_suite());
 	srunner_add_suite(sr, lockwait_suite());
 	srunner_add_suite(sr, holder_suite());
+	srunner_add_suite(sr, remotelock_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -19,6 +19,7 @@ Suite *loop_suite(void);
 Suite *front_suite(void);
 Suite *lockwait_suite(void);
 Suite *holder_suite(void);
+Suite *remotelock_suite(void);
 
 /*
  * Whether Check runs each test in a process of its own.  Under CK_FORK=no

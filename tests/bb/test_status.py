@@ -37,6 +37,7 @@ KEYS = {"version", "supervise_version", "command", "pid", "command_pid",
         "exit_status", "command_status", "stop", "teardown", "locks",
         "output_dropped_bytes", "cause", "containment"}
 REASONS = {"exit", "timeout", "cancel", "parent-death", "hangup", "lock-timeout",
+           "lock-lost",
            "exec-failed", "error"}
 # Slack (seconds) for comparing the record's times with the wall clock.
 CLOCK_SLACK = 1.0
