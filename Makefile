@@ -105,7 +105,7 @@ uninstall:
 
 clean:
 	rm -f supervise *.o tests/check_main $(HELPERS)
-	rm -rf $(GATE_DIRS)
+	rm -rf $(GATE_DIRS) $(STATIC_DIR)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
@@ -134,3 +134,4 @@ deps-ci:
 	$(call install_missing,$(DEPS) $(CI_DEPS))
 
 include mk/gates.mk
+include mk/static.mk
