@@ -4,6 +4,7 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -97,15 +98,19 @@ etcd-check: supervise $(HELPERS)
 	$(RESET_SIGS) python3 tests/blackbox.py -k test_etcd
 
 install: supervise
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 supervise $(DESTDIR)$(BINDIR)/supervise
 	install -m 0644 man/supervise.1 $(DESTDIR)$(MANDIR)/man1/supervise.1
+	install -m 0644 completion/supervise.bash \
+		$(DESTDIR)$(BASHCOMPDIR)/supervise
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/supervise $(DESTDIR)$(MANDIR)/man1/supervise.1
+	rm -f $(DESTDIR)$(BINDIR)/supervise $(DESTDIR)$(MANDIR)/man1/supervise.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/supervise
 
 clean:
 	rm -f supervise *.o tests/check_main $(HELPERS)
-	rm -rf $(GATE_DIRS)
+	rm -rf $(GATE_DIRS) $(STATIC_DIR) $(DEB_DIR)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
@@ -134,3 +139,5 @@ deps-ci:
 	$(call install_missing,$(DEPS) $(CI_DEPS))
 
 include mk/gates.mk
+include mk/static.mk
+include mk/deb.mk

@@ -109,10 +109,27 @@ set_up_files(const struct child_spec *spec)
 	return 0;
 }
 
+/*
+ * execveat(2) with AT_EMPTY_PATH: runs the file open on fd.  musl (1.2.3)
+ * has no wrapper for it, so there it is the system call; under glibc it is
+ * the wrapper, which make coverage intercepts to write its counts first.
+ */
+static int
+exec_fd(int fd, char *const argv[], char *const envp[])
+{
+	static char empty_path[] = "";
+
+#ifdef __GLIBC__
+	return execveat(fd, empty_path, argv, envp, AT_EMPTY_PATH);
+#else
+	return (int)syscall(SYS_execveat, fd, empty_path, argv, envp,
+			    AT_EMPTY_PATH);
+#endif
+}
+
 static void __attribute__((noreturn))
 run_child(const struct child_spec *spec, int report_fd)
 {
-	static char *empty_path = "";
 	int err;
 
 	sig_restore(spec->sig);
@@ -148,9 +165,8 @@ run_child(const struct child_spec *spec, int report_fd)
 		goto fail;
 	}
 	if (spec->exec_fd > 2) {
-		execveat(spec->exec_fd, empty_path, spec->argv,
-			 spec->envp != NULL ? spec->envp : environ,
-			 AT_EMPTY_PATH);
+		exec_fd(spec->exec_fd, spec->argv,
+			spec->envp != NULL ? spec->envp : environ);
 	} else if (spec->envp != NULL) {
 		execvpe(spec->argv[0], spec->argv, spec->envp);
 	} else {

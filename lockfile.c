@@ -25,12 +25,17 @@ compare_keys(const void *a, const void *b)
 		      ((const struct lock *)b)->key);
 }
 
-/* The absolute path of path's directory, plus its last component. */
+/*
+ * The absolute path of path's directory, plus its last component.  A
+ * leading "//" is one "/": POSIX lets realpath() keep it, and musl's does
+ * ("//tmp" stays "//tmp" there, glibc gives "/tmp"), but on Linux both
+ * name the same directory, and the key must sort the same either way.
+ */
 static char *
 canonical_key(const char *path)
 {
 	char *d = strdup(path), *b = strdup(path), *dir = NULL, *key = NULL;
-	const char *base;
+	const char *base, *abs;
 
 	if (d == NULL || b == NULL) {
 		goto out;
@@ -40,7 +45,11 @@ canonical_key(const char *path)
 	if (dir == NULL) {
 		goto out;
 	}
-	if (asprintf(&key, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) <
+	abs = dir;
+	while (abs[0] == '/' && abs[1] == '/') {
+		abs++;
+	}
+	if (asprintf(&key, "%s/%s", strcmp(abs, "/") == 0 ? "" : abs, base) <
 	    0) {
 		key = NULL;
 	}

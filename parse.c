@@ -104,11 +104,55 @@ parse_number(const char *text, long max)
 	return (int)v;
 }
 
+/*
+ * The names of the classic signals, as glibc's sigabbrev_np() gives them.
+ * A table of our own, so that a build with another C library (musl has no
+ * sigabbrev_np()) names them the same.  Keyed by the constants, whose
+ * numbers differ between architectures.
+ */
+static const struct {
+	int sig;
+	const char *name;
+} signal_names[] = {
+	{ SIGHUP, "HUP" },	 { SIGINT, "INT" },   { SIGQUIT, "QUIT" },
+	{ SIGILL, "ILL" },	 { SIGTRAP, "TRAP" }, { SIGABRT, "ABRT" },
+	{ SIGBUS, "BUS" },	 { SIGFPE, "FPE" },   { SIGKILL, "KILL" },
+	{ SIGUSR1, "USR1" },	 { SIGSEGV, "SEGV" }, { SIGUSR2, "USR2" },
+	{ SIGPIPE, "PIPE" },	 { SIGALRM, "ALRM" }, { SIGTERM, "TERM" },
+#ifdef SIGSTKFLT
+	{ SIGSTKFLT, "STKFLT" },
+#endif
+	{ SIGCHLD, "CHLD" },	 { SIGCONT, "CONT" }, { SIGSTOP, "STOP" },
+	{ SIGTSTP, "TSTP" },	 { SIGTTIN, "TTIN" }, { SIGTTOU, "TTOU" },
+	{ SIGURG, "URG" },	 { SIGXCPU, "XCPU" }, { SIGXFSZ, "XFSZ" },
+	{ SIGVTALRM, "VTALRM" }, { SIGPROF, "PROF" }, { SIGWINCH, "WINCH" },
+	{ SIGPOLL, "POLL" },
+#ifdef SIGPWR
+	{ SIGPWR, "PWR" },
+#endif
+	{ SIGSYS, "SYS" },
+};
+
+/* The name of a classic signal without "SIG", or NULL. */
+static const char *
+sig_abbrev(int sig)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++) {
+		if (signal_names[i].sig == sig) {
+			return signal_names[i].name;
+		}
+	}
+	return NULL;
+}
+
 int
 parse_signal(const char *text)
 {
 	const char *name = text;
-	int sig, off;
+	size_t i;
+	int off;
 
 	if (isdigit((unsigned char)*text)) {
 		return parse_number(text, SIGRTMAX);
@@ -119,13 +163,12 @@ parse_signal(const char *text)
 	if (*name == '\0') {
 		return -1;
 	}
-	for (sig = 1; sig < SIGRTMIN; sig++) {
-		const char *abbrev = sigabbrev_np(sig);
-		if (abbrev != NULL && strcasecmp(name, abbrev) == 0) {
-			return sig;
+	for (i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++) {
+		if (strcasecmp(name, signal_names[i].name) == 0) {
+			return signal_names[i].sig;
 		}
 	}
-	/* Common aliases that sigabbrev_np() does not return. */
+	/* Common aliases that the table does not hold. */
 	if (strcasecmp(name, "IOT") == 0) {
 		return SIGABRT;
 	}
@@ -159,8 +202,7 @@ parse_signal(const char *text)
 const char *
 sig_name(int sig, char *buf, size_t len)
 {
-	const char *abbrev = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) :
-							 NULL;
+	const char *abbrev = sig_abbrev(sig);
 
 	if (abbrev != NULL) {
 		snprintf(buf, len, "SIG%s", abbrev);

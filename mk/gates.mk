@@ -14,8 +14,10 @@ need = @for t in $(1); do command -v $$t >/dev/null 2>&1 || { \
 	echo "$@: '$$t' is not installed; run: make deps-ci" >&2; exit 1; }; done
 
 # What a gate copies into a build directory (mk/ too: the Makefile includes
-# mk/gates.mk).
-TREE = *.c *.h Makefile README.md mk man schema tests
+# mk/gates.mk; what tests/bb/test_package.py checks, and make deb
+# packages).
+TREE = *.c *.h Makefile README.md mk man schema tests completion debian \
+	examples LICENSE
 
 # Copies the sources into the build directory $(1), without build products.
 define copy_tree

@@ -367,6 +367,31 @@ START_TEST(test_parse_pid_rejects_invalid_text)
 }
 END_TEST
 
+/*
+ * supervise names the classic signals from a table of its own (musl has no
+ * sigabbrev_np()); built with glibc, the names are glibc's, and a number
+ * glibc does not name is "signal N".
+ */
+#ifdef __GLIBC__
+START_TEST(test_sig_name_names_signals_as_glibc_does)
+{
+	char buf[32], want[32];
+	const char *abbrev;
+	int sig;
+
+	for (sig = 1; sig < SIGRTMIN; sig++) {
+		abbrev = sigabbrev_np(sig);
+		if (abbrev != NULL) {
+			snprintf(want, sizeof(want), "SIG%s", abbrev);
+		} else {
+			snprintf(want, sizeof(want), "signal %d", sig);
+		}
+		ck_assert_str_eq(sig_name(sig, buf, sizeof(buf)), want);
+	}
+}
+END_TEST
+#endif
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 Suite *
@@ -399,6 +424,9 @@ parse_suite(void)
 			    N(invalid_signals));
 	tcase_add_test(tc, test_sig_name_gives_the_usual_names);
 	tcase_add_test(tc, test_sig_name_reads_back_with_parse_signal);
+#ifdef __GLIBC__
+	tcase_add_test(tc, test_sig_name_names_signals_as_glibc_does);
+#endif
 	tcase_add_test(tc, test_sig_name_truncates_to_the_buffer);
 	suite_add_tcase(s, tc);
 

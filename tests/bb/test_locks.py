@@ -984,6 +984,26 @@ def test_locks_relative_and_absolute_paths_are_one_lock():
     assert os.path.exists(os.path.join(d, "marker"))
 
 
+@locks
+def test_locks_order_ignores_a_leading_double_slash():
+    """Locks are taken in the order of their absolute paths, however they
+    are named: "//dir/b" sorts as "/dir/b", after "/dir/a" (musl's
+    realpath() keeps a leading "//", glibc's does not)."""
+    d = tmpdir()
+    la, lb = os.path.join(d, "a"), os.path.join(d, "b")
+    open(lb, "w").close()
+    a = holder(d, "A", la)
+    b = Run(d, "B", ["-l", "//" + lb.lstrip("/"), "-l", la, "sh", "-c", MARK, "sh", "B"])
+    b.wait_err(waiting_rx(la, a))
+    # Waiting for a, the run must not hold b: with a run that took a and
+    # then waits for b, each would wait for the other forever.
+    assert lock_is_free(lb), b.err()
+    go(d, "A")
+    assert a.wait() == 0, a.err()
+    assert b.wait() == 0, b.err()
+    assert events(d) == ["A-start", "A-end", "B-start"], log(d)
+
+
 # ------------------------------------------------------- giving up, cancel
 
 @locks
