@@ -1,4 +1,4 @@
-# Quality gates (issue 6), included by the Makefile.  Each builds in a
+# Quality gates, included by the Makefile.  Each builds in a
 # directory of its own (build-*), so that the normal build is not
 # disturbed; .ci/run runs them all.
 

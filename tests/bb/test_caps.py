@@ -1,6 +1,6 @@
 """Black-box tests of supervise's capability limits (--caps, --no-new-privs)
 and of the warning printed when COMMAND's exec changes credentials: see
-the "Capabilities" section of the spec and issue 5.
+the CAPABILITIES section of the man page.
 
 COMMAND is tests/helpers/caps_probe, which prints its uids, its
 parent-death signal (prctl(PR_GET_PDEATHSIG)), the Cap*/NoNewPrivs lines

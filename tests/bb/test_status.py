@@ -1,5 +1,5 @@
 """Black-box tests of supervise's status record (--status-file): see the
-"Status file" section of the spec and issue 5.
+"STATUS FILE" section of the man page.
 
 Every record is parsed strictly and validated against the schema
 (bb.read_status()), and every field is checked (check_record()): exact

@@ -1,6 +1,6 @@
 """Black-box tests of supervise's teardown (-T, --teardown-on,
---teardown-timeout, --teardown-log): see the "Teardown" section of the spec
-and issue 3.
+--teardown-timeout, --teardown-log): see the TEARDOWN section of the man
+page.
 
 Most tests give a teardown that appends one line to a marker file: the
 number of lines is the number of teardown runs.  The line carries what the
