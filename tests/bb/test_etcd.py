@@ -478,16 +478,21 @@ def test_etcd_contention():
                 if roll < 0.06:
                     time.sleep(rnd.uniform(0, 0.05))
                     bb.try_kill(p, signal.SIGTERM)
-                elif roll < 0.075:
+                else:
+                    # A run may end before the SIGKILL lands (legal): the
+                    # kills that count are those it died of.  Halfway
+                    # without one, the next run is killed at once, so that
+                    # the test always has at least one.
                     with lock:
-                        go = kills[0] < 6
-                        kills[0] += go
+                        late = kills[0] == 0 and entered() >= target // 2
+                        go = kills[0] < 6 and (roll < 0.075 or late)
                     if go:
-                        time.sleep(rnd.uniform(0, 0.05))
+                        time.sleep(0 if late else rnd.uniform(0, 0.05))
                         freeze_and_kill(p)
                 rc = wait(p, 60)
                 with lock:
                     statuses.append((rc, err_of(p)))
+                    kills[0] += rc == -signal.SIGKILL
 
         threads = [threading.Thread(target=host, args=(k,)) for k in range(3)]
         for t in threads:
@@ -507,8 +512,7 @@ def test_etcd_contention():
             assert rc in (0, 128 + signal.SIGTERM, -signal.SIGKILL,
                           -signal.SIGTERM), (rc, e)
         assert any(rc == 128 + signal.SIGTERM for rc, e in statuses)
-        assert kills[0] > 0 and any(rc == -signal.SIGKILL
-                                    for rc, e in statuses), kills
+        assert kills[0] > 0, kills
 
 
 test_etcd_contention.time_limit = 240
