@@ -450,8 +450,10 @@ struct rlock {
 	int64_t rev;			/* our key's create revision */
 	char pred[4 * REMOTE_NAME_MAX]; /* base64 key we wait for */
 	int64_t watch_rev;
-	char *holder; /* the holder's record, as last seen */
-	struct req op, ka;
+	char *holder;		/* the holder's record, as last seen */
+	struct req op, ka, chk; /* chk: the re-check of a watch */
+	size_t chk_ep, chk_tries;
+	uint64_t chk_next;
 	size_t ka_ep;
 	size_t ka_failures;
 	uint64_t ka_ok_sent; /* when the last good renewal was sent */
@@ -903,9 +905,9 @@ auth_body(const struct remote_set *s)
 	return body;
 }
 
-/* The body of the request for a phase (malloc'd), or NULL. */
+/* The body of the request for phase ph (malloc'd), or NULL. */
 static char *
-phase_body(struct rlock *l, const char **path)
+phase_body(struct rlock *l, enum phase ph, const char **path)
 {
 	struct remote_set *s = l->s;
 	char pfx[4 * REMOTE_NAME_MAX], end[4 * REMOTE_NAME_MAX],
@@ -920,7 +922,7 @@ phase_body(struct rlock *l, const char **path)
 	p[n] = '/' + 1;
 	remote_b64_encode(p, n + 1, end, sizeof(end));
 	remote_b64_encode(l->key, strlen(l->key), key, sizeof(key));
-	switch (l->phase) {
+	switch (ph) {
 	case PH_AUTH:
 		*path = "/v3/auth/authenticate";
 		body = auth_body(s);
@@ -1000,7 +1002,8 @@ start_over(struct rlock *l)
 		  l->url);
 	req_end(l->s, &l->op);
 	req_end(l->s, &l->ka);
-	l->op.done = l->ka.done = false;
+	req_end(l->s, &l->chk);
+	l->op.done = l->ka.done = l->chk.done = false;
 	l->lease = 0;
 	l->phase = PH_GRANT;
 }
@@ -1166,6 +1169,95 @@ op_done(struct rlock *l, uint64_t now)
 	return blocked;
 }
 
+/*
+ * How often a watch is checked (check_step): a third of the TTL, the
+ * rhythm of the keep-alives.  A request that small costs etcd little,
+ * and a stale watch then delays a waiter by less than a TTL, less than a
+ * holder that dies without releasing (its lease must expire) already
+ * does.  Each request of a round has a timeout of at most a third of the
+ * TTL shared by the endpoints (timeout_ms), so a round ends in time.
+ */
+static uint64_t
+check_every(const struct rlock *l)
+{
+	return (uint64_t)(l->ttl_s > 0 ? l->ttl_s : 1) * SEC / 3;
+}
+
+/*
+ * The safety net of a watch.  A watch on a member cut off from the rest
+ * of the cluster, or on one that stops sending events without closing
+ * the connection, would wait forever: nothing but a broken connection
+ * ends it.  So while it runs, the key just before ours is looked up again
+ * every check_every(), through the watch's endpoint first, then the
+ * others in turn.  A read is linearizable: a member without a quorum
+ * does not answer it.  When the key is gone (another one, or none, is
+ * now just before ours), we go on as if the watch had fired; when only
+ * another endpoint answered, the watch is made again through that one.
+ */
+static void
+check_step(struct rlock *l, uint64_t now)
+{
+	struct req *q = &l->chk;
+	struct json_object *o;
+	const char *path = "", *k;
+	char *body;
+
+	if (l->phase != PH_WATCH || !l->op.active) {
+		req_end(l->s, q);
+		q->done = false;
+		return;
+	}
+	if (q->done) {
+		q->done = false;
+		switch (outcome(l, q, &o)) {
+		case OK:
+			l->chk_tries = 0;
+			l->chk_next = now + check_every(l);
+			k = jstr(jfirst(o, "kvs"), "key");
+			if (k == NULL || strcmp(k, l->pred) != 0 ||
+			    q->ep != l->op.ep) {
+				log_debug("lock %s: the watch through %s "
+					  "missed a change or is stale; "
+					  "looking again through %s",
+					  l->url, l->u.ep[l->op.ep],
+					  l->u.ep[q->ep]);
+				req_end(l->s, &l->op);
+				l->op.done = false;
+				l->ep = q->ep;
+				l->failures = 0;
+				got_pred(l, o);
+			}
+			rlib->object_put(o);
+			return;
+		case REAUTH:
+			/* The token expired: a new one, then look again. */
+			req_end(l->s, &l->op);
+			l->op.done = false;
+			l->token[0] = '\0';
+			l->phase = PH_PRED;
+			return;
+		case FATAL:
+		case TRANSIENT:
+			/* The next endpoint at once; after a round, a pause. */
+			if (++l->chk_tries < l->u.n) {
+				l->chk_ep = (q->ep + 1) % l->u.n;
+				l->chk_next = now;
+			} else {
+				l->chk_tries = 0;
+				l->chk_next = now + check_every(l);
+			}
+			break;
+		}
+	}
+	if (!q->active && now >= l->chk_next) {
+		if (l->chk_tries == 0) {
+			l->chk_ep = l->op.ep;
+		}
+		body = phase_body(l, PH_PRED, &path);
+		req_start(l, q, l->chk_ep, path, body, false, now);
+	}
+}
+
 /* Makes sure the request of the lock's phase is in flight. */
 static void
 op_ensure(struct rlock *l, uint64_t now)
@@ -1180,7 +1272,13 @@ op_ensure(struct rlock *l, uint64_t now)
 		l->resume = l->phase;
 		l->phase = PH_AUTH;
 	}
-	body = phase_body(l, &path);
+	if (l->phase == PH_WATCH) {
+		log_debug("lock %s: watching the key before ours through %s",
+			  l->url, l->u.ep[l->ep]);
+		l->chk_next = now + check_every(l);
+		l->chk_tries = 0;
+	}
+	body = phase_body(l, l->phase, &path);
 	if (req_start(l, &l->op, l->ep, path, body, l->phase == PH_WATCH, now) <
 	    0) {
 		snprintf(l->last_err, sizeof(l->last_err),
@@ -1482,7 +1580,9 @@ remote_attach(struct remote_set *s, struct loop *lp)
 		for (i = 0; i < s->n; i++) {
 			req_end(s, &s->v[i].op);
 			req_end(s, &s->v[i].ka);
+			req_end(s, &s->v[i].chk);
 			s->v[i].op.done = s->v[i].ka.done = false;
+			s->v[i].chk.done = false;
 			s->v[i].ka_next = 0;
 		}
 		rlib->multi_cleanup(s->multi);
@@ -1540,7 +1640,9 @@ stop_all(struct remote_set *s)
 	for (i = 0; i < s->n; i++) {
 		req_end(s, &s->v[i].op);
 		req_end(s, &s->v[i].ka);
+		req_end(s, &s->v[i].chk);
 		s->v[i].op.done = s->v[i].ka.done = false;
+		s->v[i].chk.done = false;
 		s->v[i].lost = true;
 	}
 }
@@ -1564,6 +1666,7 @@ remote_acquire_step(struct remote_set *s, size_t i, uint64_t now)
 		stop_all(s);
 		return REMOTE_FAILED;
 	}
+	check_step(l, now);
 	op_ensure(l, now);
 	if (l->phase == PH_FAILED) {
 		log_error("cannot lock '%s': %s", l->url, l->last_err);
@@ -1621,6 +1724,11 @@ remote_deadline(const struct remote_set *s)
 		l = &s->v[i];
 		if (l->phase < PH_HELD && !l->op.active && l->retry_at < d) {
 			d = l->retry_at;
+		}
+		/* Only a lock being waited for wakes up for its check. */
+		if (l->phase == PH_WATCH && l->op.active && !l->chk.active &&
+		    l->chk_next < d) {
+			d = l->chk_next;
 		}
 		if (l->lease == 0 || l->lost) {
 			continue;
@@ -1755,6 +1863,7 @@ remote_free(struct remote_set *s)
 		free(s->v[i].holder);
 		free(s->v[i].op.resp.data);
 		free(s->v[i].ka.resp.data);
+		free(s->v[i].chk.resp.data);
 	}
 	free(s->v);
 	free(s->record);

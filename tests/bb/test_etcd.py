@@ -654,3 +654,47 @@ def test_etcd_wait_longer_than_ttl_keeps_its_place():
         open(os.path.join(d, "go"), "w").close()
         assert wait(a) == 0 and wait(b) == 0, (err_of(a), err_of(b))
         assert int(bb.read(os.path.join(d, "tok"))) == mine
+
+
+def test_etcd_frozen_watch_member_is_checked():
+    """The member a waiting run watches through is frozen (SIGSTOP: its
+    connections stay open and say nothing), and the holder releases the
+    lock through the other members: the waiting run still gets it within
+    a few TTLs, by looking at the queue again through another member."""
+    ttl = 2
+    with Cluster(3) as c:
+        m0, m1, m2 = c.members
+        d = tmp()
+        log = os.path.join(d, "log")
+        a = start(d, "a", ["-l", c.url("app", [m1, m2]), "--", "sh", "-c",
+                           "echo a >> log; while [ ! -e go ]; do "
+                           "sleep 0.05; done"])
+        wait_line(log, "a")
+        # B's endpoints start with m0: its watch goes there.
+        b = start(d, "b", ["-v", "--lock-ttl", str(ttl), "-l", c.url("app"),
+                           "--", "sh", "-c", "echo b >> log"])
+        watching = ("supervise: lock %s: watching the key before ours "
+                    "through %s\n" % (c.url("app"), m0.endpoint))
+        bb.wait_for(lambda: watching in err_of(b), 30,
+                    what="B watching through m0 (stderr %r)" % err_of(b))
+        m0.proc.send_signal(signal.SIGSTOP)
+        try:
+            def leader():
+                for m in (m1, m2):
+                    st = m.status()
+                    if st and st.get("leader") == st.get(
+                            "header", {}).get("member_id"):
+                        return m
+                return None
+            # A releases through m1 or m2 once they have a leader.
+            bb.wait_for(leader, 30, interval=0.05, what="leader of m1, m2")
+            open(os.path.join(d, "go"), "w").close()
+            assert wait(a) == 0, err_of(a)
+            wait_line(log, "b", timeout=5 * ttl + 10)
+            assert wait(b) == 0, err_of(b)
+            assert lines(log) == ["a", "b"], lines(log)
+            assert ("supervise: lock %s: the watch through %s missed a "
+                    "change or is stale; looking again through "
+                    % (c.url("app"), m0.endpoint)) in err_of(b), err_of(b)
+        finally:
+            m0.proc.send_signal(signal.SIGCONT)
