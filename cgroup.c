@@ -298,32 +298,48 @@ int
 cgroup_procs(const struct cgroup *cg, pid_t **out)
 {
 	size_t cap = 64, n = 0;
-	pid_t *v = malloc(cap * sizeof(*v)), *nv;
-	FILE *f;
-	int fd, pid;
+	pid_t *v, *nv;
+	long pid = -1; /* the number being read, or -1 between two */
+	char buf[4096];
+	ssize_t got, i;
+	int fd;
 
 	*out = NULL;
 	fd = openat(cg->dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-	if (v == NULL || fd < 0 || (f = fdopen(fd, "r")) == NULL) {
-		if (fd >= 0) {
-			close(fd);
-		}
-		free(v);
+	if (fd < 0) {
 		return -1;
 	}
-	/* NOLINTNEXTLINE(cert-err34-c): the kernel writes one pid a line. */
-	while (fscanf(f, "%d", &pid) == 1) {
-		if (n == cap) {
-			nv = realloc(v, cap * 2 * sizeof(*v));
-			if (nv == NULL) {
-				break;
-			}
-			v = nv;
-			cap *= 2;
-		}
-		v[n++] = (pid_t)pid;
+	v = malloc(cap * sizeof(*v));
+	if (v == NULL) {
+		close(fd);
+		return -1;
 	}
-	fclose(f);
+	/* The kernel writes one pid a line; read(), not stdio, for one pass. */
+	while ((got = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < got; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				pid = pid < 0	       ? 0 :
+					pid > 99999999 ? pid :
+							 pid * 10;
+				pid += buf[i] - '0';
+				continue;
+			}
+			if (pid < 0) {
+				continue;
+			}
+			if (n == cap) {
+				nv = realloc(v, cap * 2 * sizeof(*v));
+				if (nv == NULL) {
+					break;
+				}
+				v = nv;
+				cap *= 2;
+			}
+			v[n++] = (pid_t)pid;
+			pid = -1;
+		}
+	}
+	close(fd);
 	*out = v;
 	return (int)n;
 }

@@ -241,6 +241,11 @@ on_time(struct front *f, uint64_t now, bool reaped)
 {
 	struct run *r = f->r;
 
+	/* A step is due: reap first, as the supervisor does. */
+	if ((r->state == RUN_STOPPING || r->state == RUN_TEARDOWN) &&
+	    (reaped || now >= run_next_deadline(r))) {
+		reap(f, now);
+	}
 	if (r->state == RUN_STOPPING && run_stop_step(r, now, reaped)) {
 		r->state = RUN_TREE_GONE;
 	} else if (r->state == RUN_TEARDOWN &&

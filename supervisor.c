@@ -571,6 +571,15 @@ on_time(struct supervisor *s, uint64_t now, bool reaped)
 		end_run(r, REASON_TIMEOUT, 0, 0, false, now);
 		return;
 	}
+	/*
+	 * A step is due: reap first (a cgroup's event may come before the
+	 * SIGCHLD), so that a child that has exited, COMMAND above all, is
+	 * no reason to look through /proc for what is left.
+	 */
+	if ((r->state == RUN_STOPPING || r->state == RUN_TEARDOWN) &&
+	    (reaped || now >= run_next_deadline(r))) {
+		reap(r, now);
+	}
 	if (r->state == RUN_TEARDOWN &&
 	    (reaped || now >= teardown_deadline(&r->td))) {
 		bool over = teardown_step(&r->td, now);
