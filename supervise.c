@@ -220,6 +220,8 @@ leave(struct run *r, int status)
 	/* The supervisor's status is the front's, which says it. */
 	if (r->front == 0) {
 		log_debug("exiting with status %d", status);
+	} else {
+		r->sh->final = true;
 	}
 	return status;
 }

@@ -23,6 +23,7 @@ struct supervisor {
 	bool read_failed;    /* the signalfd could not be read */
 	bool ancestor_died;  /* the --parent-pid pidfd polled readable */
 	bool cgroup_changed; /* a cgroup.events polled POLLPRI */
+	bool cg_watched;     /* the cgroups' events are in the loop */
 	int hangup_fd;	     /* 1 or 2 polled POLLERR/POLLHUP, or 0 */
 	int td_fd;	     /* the teardown's output, while registered */
 	size_t td_refusals;  /* of the teardown's stop, logged so far */
@@ -639,6 +640,31 @@ on_cgroup_events(void *ctx, int fd, short revents LOOP_UNUSED)
 	s->cgroup_changed = true;
 }
 
+/*
+ * The cgroups' events matter once the run is being stopped; while it
+ * runs, they would only wake us for COMMAND's start.  Each is read when
+ * added, which arms POLLPRI for the next change.
+ */
+static void
+watch_cgroups(struct supervisor *s)
+{
+	struct run *r = s->r;
+
+	if (!r->cgs.active || s->cg_watched ||
+	    (r->state != RUN_STOPPING && r->state != RUN_TEARDOWN)) {
+		return;
+	}
+	s->cg_watched = true;
+	cgroup_populated(&r->cgs.run);
+	loop_add(&s->loop, r->cgs.run.events_fd, POLLPRI, on_cgroup_events, s);
+	/* The teardown's, where there is a teardown. */
+	if (r->cgs.teardown.events_fd >= 0) {
+		cgroup_populated(&r->cgs.teardown);
+		loop_add(&s->loop, r->cgs.teardown.events_fd, POLLPRI,
+			 on_cgroup_events, s);
+	}
+}
+
 /* Nobody reads our stdout or stderr any more: once, so it goes. */
 static void
 on_hangup(void *ctx, int fd, short revents LOOP_UNUSED)
@@ -721,6 +747,7 @@ decide(struct supervisor *s, int rc, uint64_t now)
 	if (r->state == RUN_TREE_GONE) {
 		run_over(r, now);
 	}
+	watch_cgroups(s);
 	watch_teardown_output(s);
 }
 
@@ -875,12 +902,6 @@ supervisor_run(struct run *r)
 	loop_add(&s.loop, r->sig.fd, POLLIN, on_signalfd, &s);
 	if (r->ancestor_fd >= 0) {
 		loop_add(&s.loop, r->ancestor_fd, POLLIN, on_ancestor, &s);
-	}
-	if (r->cgs.active) {
-		loop_add(&s.loop, r->cgs.run.events_fd, POLLPRI,
-			 on_cgroup_events, &s);
-		loop_add(&s.loop, r->cgs.teardown.events_fd, POLLPRI,
-			 on_cgroup_events, &s);
 	}
 	if (r->opt.cancel_on_hangup) {
 		/*

@@ -1,8 +1,9 @@
 """Short paths: what a run does not need, supervise does not do.
 
 No walk through /proc where nothing can be left that the kernel has not
-listed already (a cgroup of the run's own; a subreaper with no child), and
-one walk where one is needed.
+listed already (a cgroup of the run's own; a subreaper with no child), one
+walk where one is needed, and a front that sleeps until the supervisor has
+ended.
 Each test runs supervise under strace and counts exact system calls of
 each process of the run (never times); each also checks that the run did
 what it must (statuses, messages, nothing left alive).
@@ -230,3 +231,27 @@ def test_command_that_exits_alone_leaves_nothing_to_walk():
         t = Trace(out)
         for who in ("front", "supervisor"):
             assert t.proc_walks(who) == [], (mode, who, t.proc_walks(who))
+
+
+# ------------------------------------------------ the front sleeps
+
+def test_front_wakes_once_and_trusts_the_supervisors_last_word():
+    """The front waits in one poll() from the fork of the supervisor to
+    its end (the cgroups' events are the supervisor's while it lives),
+    then exits with the status the supervisor settled: no look for
+    leftovers (waitid), no read of the cgroup, after the supervisor said
+    the run was over.  The supervisor too wakes once, for COMMAND's end."""
+    for mode in (["--cgroup=off"], []):
+        p, out = traced(mode + ["--", "sh", "-c", "exit 7"])
+        r = finish(p)
+        assert (r.rc, r.err) == (7, ""), (mode, r)
+        t = Trace(out)
+        polls = t.of("front", "poll") + t.of("front", "ppoll")
+        assert len(polls) == 1, (mode, polls)
+        after = [n for n, x in t.calls["front"][t.calls["front"].index(
+            ("poll", polls[0])):]]
+        assert "waitid" not in after, (mode, t.calls["front"])
+        assert not [x for x in t.of("front", "openat")
+                    if "cgroup.procs" in x], (mode, t.of("front", "openat"))
+        polls = t.of("supervisor", "poll") + t.of("supervisor", "ppoll")
+        assert len(polls) == 1, (mode, polls)
