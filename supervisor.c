@@ -754,18 +754,13 @@ decide(struct supervisor *s, int rc, uint64_t now)
 /*
  * The kernel clears COMMAND's parent-death signal when its exec changes
  * credentials; say so once.  The subreaper sweep still covers COMMAND
- * while we live.
+ * while we live.  Looked at once COMMAND runs, not on its way.
  */
 static void
-warn_if_creds_change(const struct run *r)
+warn_if_creds_change(const struct run *r, const char *path)
 {
-	char path[4096];
-	const char *why;
+	const char *why = caps_exec_changes_creds(path, r->opt.no_new_privs);
 
-	if (child_find_executable(r->opt.command[0], path, sizeof(path)) < 0) {
-		return;
-	}
-	why = caps_exec_changes_creds(path, r->opt.no_new_privs);
 	if (why != NULL) {
 		log_info("warning: running '%s' changes credentials (%s): the "
 			 "kernel clears its parent-death signal",
@@ -800,17 +795,21 @@ static int
 start_command(struct run *r)
 {
 	struct child_spec spec;
+	char path[4096];
+	bool found;
 	pid_t pid;
 	int ws;
 
 	child_spec_init(&spec, r->opt.command, &r->sig);
+	found = child_find_executable(r->opt.command[0], path, sizeof(path)) ==
+		0;
+	spec.exec_path = found ? path : NULL;
 	spec.new_session = !r->opt.foreground;
 	spec.die_with_parent = true;
 	spec.caps = &r->caps;
 	spec.no_new_privs = r->opt.no_new_privs;
 	spec.pid_slot = &r->sh->cmd_pid;
 	spec.cgroup_fd = r->cgs.active ? r->cgs.run.dir_fd : -1;
-	warn_if_creds_change(r);
 
 	pid = child_start(&spec, &r->exec_errno);
 	if (pid < 0) {
@@ -843,6 +842,9 @@ start_command(struct run *r)
 	}
 	r->sh->cmd_state = CMD_RUNNING;
 	r->state = RUN_RUNNING;
+	if (found) {
+		warn_if_creds_change(r, path);
+	}
 	r->timeout_at = r->opt.timeout_ns == 0 ?
 		LOOP_NEVER :
 		r->cmd_started + r->opt.timeout_ns < r->cmd_started ?

@@ -2,8 +2,8 @@
 
 No walk through /proc where nothing can be left that the kernel has not
 listed already (a cgroup of the run's own; a subreaper with no child), one
-walk where one is needed, and a front that sleeps until the supervisor has
-ended.
+walk where one is needed, no libcap unless capabilities are involved, one
+exec of COMMAND, and a front that sleeps until the supervisor has ended.
 Each test runs supervise under strace and counts exact system calls of
 each process of the run (never times); each also checks that the run did
 what it must (statuses, messages, nothing left alive).
@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 
@@ -136,6 +137,27 @@ def need_cgroup():
         raise bb.Skip("no writable cgroup v2 here: %s" % r.err.strip())
 
 
+def linked_dynamically(path=SUP):
+    """Whether the program at path has an interpreter (PT_INTERP): the
+    dynamic loader, which loads its libraries before main()."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF":
+            return True
+        end = "<" if head[5] == 1 else ">"
+        if head[4] == 2:
+            phoff, = struct.unpack(end + "Q", head[32:40])
+            phentsize, phnum = struct.unpack(end + "HH", head[54:58])
+        else:
+            phoff, = struct.unpack(end + "I", head[28:32])
+            phentsize, phnum = struct.unpack(end + "HH", head[42:46])
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            if struct.unpack(end + "I", f.read(4))[0] == 3:
+                return True
+    return False
+
+
 # ------------------------------------------------ no walk where none is due
 
 def test_cancel_in_a_cgroup_walks_nothing():
@@ -255,3 +277,82 @@ def test_front_wakes_once_and_trusts_the_supervisors_last_word():
                     if "cgroup.procs" in x], (mode, t.of("front", "openat"))
         polls = t.of("supervisor", "poll") + t.of("supervisor", "ppoll")
         assert len(polls) == 1, (mode, polls)
+
+
+# ------------------------------------------------ start-up
+
+def test_no_libcap_without_capabilities():
+    """A run that uses no capability option loads no libcap, so its
+    constructor never probes the bounding set (prctl PR_CAPBSET_READ).
+    A static build links libcap in: there only the probe is looked at
+    with --caps."""
+    if not linked_dynamically():
+        raise bb.Skip("supervise is linked statically, with libcap in it")
+    p, out = traced(["--", "true"])
+    r = finish(p)
+    assert (r.rc, r.err) == (0, ""), r
+    t = Trace(out)
+    for who in ("front", "supervisor", "command"):
+        assert not [x for x in t.of(who, "openat") if "libcap" in x], \
+            (who, t.of(who, "openat"))
+        assert not [x for x in t.of(who, "prctl") if "CAPBSET_READ" in x], \
+            (who, t.of(who, "prctl"))
+
+
+def test_caps_option_loads_libcap():
+    """--caps loads libcap (with its probe of the bounding set) and keeps
+    what it says."""
+    bb.require_root()
+    p, out = traced(["--caps=cap_net_raw", "--", "sh", "-c",
+                     "grep CapEff /proc/self/status"])
+    r = finish(p)
+    assert r.rc == 0, r
+    assert r.out == "CapEff:\t0000000000002000\n", r
+    t = Trace(out)
+    assert [x for x in t.of("front", "prctl") if "CAPBSET_READ" in x], \
+        t.of("front", "prctl")
+
+
+def test_caps_without_a_usable_libcap():
+    """A libcap.so.2 that lacks what supervise calls (found first through
+    LD_LIBRARY_PATH): --caps is refused with one line and 125; a run
+    without --caps does not notice."""
+    if not linked_dynamically():
+        raise bb.Skip("supervise is linked statically, with libcap in it")
+    d = bb.tmpdir()
+    lib = os.path.join(d, "libcap.so.2")
+    c = subprocess.run(["cc", "-shared", "-fPIC", "-o", lib, "-x", "c",
+                        "/dev/null"], capture_output=True, text=True)
+    if c.returncode != 0:
+        raise bb.Skip("cannot build a shared object: %s" % c.stderr.strip())
+    env = dict(os.environ, LD_LIBRARY_PATH=d)
+    r = bb.run(["-q", "--", "true"], env=env)
+    assert (r.rc, r.err) == (0, ""), r
+    r = bb.run(["--caps=none", "--", "true"], env=env)
+    assert (r.rc, r.err) == (125, "supervise: cannot load libcap: "
+                             "libcap.so.2 has no cap_from_name\n"), r
+
+
+def test_command_found_in_path_is_executed_once():
+    """COMMAND found through PATH is executed with one execve() of the
+    file found, under the name given; a script without "#!" still runs
+    through the shell, as execvp() runs it."""
+    d = bb.tmpdir()
+    empty = os.path.join(d, "empty")
+    bin_ = os.path.join(d, "bin")
+    os.mkdir(empty)
+    os.mkdir(bin_)
+    with open(os.path.join(bin_, "noshebang"), "w") as f:
+        f.write("echo \"ran as $0\"\n")
+    os.chmod(os.path.join(bin_, "noshebang"), 0o755)
+    env = dict(os.environ, PATH="%s:%s/none:%s:/usr/bin:/bin" % (empty, d,
+                                                                 bin_))
+    p, out = traced(["--", "true"], env=env)
+    r = finish(p)
+    assert (r.rc, r.err) == (0, ""), r
+    t = Trace(out)
+    execs = t.of("command", "execve")
+    assert len(execs) == 1 and re.match(r'"/usr/bin/true", \["true"\]',
+                                         execs[0]), execs
+    r = bb.run(["--", "noshebang"], env=env)
+    assert (r.rc, r.out, r.err) == (0, "ran as %s/noshebang\n" % bin_, ""), r
