@@ -44,6 +44,23 @@ ifeq ($(STATIC),1)
 LDFLAGS += -static
 endif
 
+# supervise loads libcap with dlopen() when a run needs it (--caps, or a
+# file with capabilities run by a user other than root), not linked:
+# linked, it is loaded at every start and its constructor probes the
+# bounding set.  A static link (-static in LDFLAGS) has no dlopen(): libcap
+# is linked in.  LIBCAP_DLOPEN=0 links it in any build.  The test programs
+# (which call libcap themselves too) are linked with it.
+ifneq ($(filter -static,$(LDFLAGS)),)
+LIBCAP_DLOPEN ?= 0
+endif
+LIBCAP_DLOPEN ?= 1
+ifeq ($(LIBCAP_DLOPEN),1)
+CAP_CFLAGS += -DSUPERVISE_LIBCAP_DLOPEN
+SUPERVISE_LIBS = $(filter-out $(CAP_LIBS),$(LIBS))
+else
+SUPERVISE_LIBS = $(LIBS)
+endif
+
 # Every top-level .c but supervise.c (main) is a module.
 MODULES = $(filter-out supervise,$(patsubst %.c,%,$(wildcard *.c)))
 OBJS = $(MODULES:%=%.o)
@@ -65,7 +82,7 @@ all: supervise
 
 supervise: supervise.o $(OBJS) $(EXTRA_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ supervise.o $(OBJS) $(EXTRA_OBJS) \
-		$(LIBS)
+		$(SUPERVISE_LIBS)
 
 %.o: %.c $(HDRS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

@@ -14,8 +14,8 @@ struct caps_keep {
 
 /*
  * Parses a comma list of capability names (libcap's: "cap_net_raw", any
- * case) or "none".  Returns 0 and sets *mask, or -1 with the first bad
- * word copied into bad.
+ * case) or "none".  Returns 0 and sets *mask, -1 with the first bad word
+ * copied into bad, or -2 with why into bad when libcap cannot be loaded.
  */
 int caps_parse(const char *text, uint64_t *mask, char *bad, size_t badlen);
 

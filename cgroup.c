@@ -97,14 +97,9 @@ start_time(pid_t pid)
 {
 	char path[32], buf[1024], *p;
 	unsigned long long t = 0;
-	int dir;
 
-	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0) {
-		return 0;
-	}
-	if (read_small(dir, "stat", buf, sizeof(buf)) > 0 &&
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small(AT_FDCWD, path, buf, sizeof(buf)) > 0 &&
 	    (p = strrchr(buf, ')')) != NULL) {
 		/* NOLINTNEXTLINE(cert-err34-c): the kernel writes these. */
 		if (sscanf(p + 2,
@@ -114,7 +109,6 @@ start_time(pid_t pid)
 			t = 0;
 		}
 	}
-	close(dir);
 	return t;
 }
 
@@ -200,10 +194,10 @@ make_one(struct cgroup *cg, const char *parent, const char *rel_parent,
 }
 
 int
-cgroup_make_set(struct cgroup_set *set, pid_t front)
+cgroup_make_set(struct cgroup_set *set, pid_t front, bool teardown)
 {
 	char mnt[1024], own[2048], base[4096], rel[4096];
-	unsigned long long ns;
+	unsigned long long ns, started;
 	int err, n;
 
 	cgroup_set_init(set);
@@ -224,9 +218,10 @@ cgroup_make_set(struct cgroup_set *set, pid_t front)
 	}
 	ns = pid_ns();
 	remove_leftovers(base, ns);
+	started = start_time(front);
 	snprintf(set->parent, sizeof(set->parent),
 		 "%.3900s/" PREFIX "%llu.%d.%llu", base, ns, (int)front,
-		 start_time(front));
+		 started);
 	if (mkdir(set->parent, 0755) < 0) {
 		snprintf(set->why, sizeof(set->why),
 			 "cannot make a cgroup in "
@@ -235,9 +230,10 @@ cgroup_make_set(struct cgroup_set *set, pid_t front)
 		return -1;
 	}
 	snprintf(rel, sizeof(rel), "%.2000s/" PREFIX "%llu.%d.%llu", own, ns,
-		 (int)front, start_time(front));
+		 (int)front, started);
 	if (make_one(&set->run, set->parent, rel, "run") < 0 ||
-	    make_one(&set->teardown, set->parent, rel, "teardown") < 0) {
+	    (teardown &&
+	     make_one(&set->teardown, set->parent, rel, "teardown") < 0)) {
 		err = errno;
 		snprintf(set->why, sizeof(set->why),
 			 "cannot set up a cgroup in "
@@ -298,32 +294,48 @@ int
 cgroup_procs(const struct cgroup *cg, pid_t **out)
 {
 	size_t cap = 64, n = 0;
-	pid_t *v = malloc(cap * sizeof(*v)), *nv;
-	FILE *f;
-	int fd, pid;
+	pid_t *v, *nv;
+	long pid = -1; /* the number being read, or -1 between two */
+	char buf[4096];
+	ssize_t got, i;
+	int fd;
 
 	*out = NULL;
 	fd = openat(cg->dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-	if (v == NULL || fd < 0 || (f = fdopen(fd, "r")) == NULL) {
-		if (fd >= 0) {
-			close(fd);
-		}
-		free(v);
+	if (fd < 0) {
 		return -1;
 	}
-	/* NOLINTNEXTLINE(cert-err34-c): the kernel writes one pid a line. */
-	while (fscanf(f, "%d", &pid) == 1) {
-		if (n == cap) {
-			nv = realloc(v, cap * 2 * sizeof(*v));
-			if (nv == NULL) {
-				break;
-			}
-			v = nv;
-			cap *= 2;
-		}
-		v[n++] = (pid_t)pid;
+	v = malloc(cap * sizeof(*v));
+	if (v == NULL) {
+		close(fd);
+		return -1;
 	}
-	fclose(f);
+	/* The kernel writes one pid a line; read(), not stdio, for one pass. */
+	while ((got = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < got; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				pid = pid < 0	       ? 0 :
+					pid > 99999999 ? pid :
+							 pid * 10;
+				pid += buf[i] - '0';
+				continue;
+			}
+			if (pid < 0) {
+				continue;
+			}
+			if (n == cap) {
+				nv = realloc(v, cap * 2 * sizeof(*v));
+				if (nv == NULL) {
+					break;
+				}
+				v = nv;
+				cap *= 2;
+			}
+			v[n++] = (pid_t)pid;
+			pid = -1;
+		}
+	}
+	close(fd);
 	*out = v;
 	return (int)n;
 }

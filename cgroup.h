@@ -37,10 +37,12 @@ struct cgroup_set {
 
 /*
  * Makes the run's cgroups, first removing leftovers of runs whose front
- * is provably dead.  front and start_time name the parent.  Returns 0
- * with set->active, or -1 with set->why saying why not (nothing made).
+ * is provably dead; the teardown's only with teardown (a run without a
+ * teardown command has no use for it).  front and its start time name
+ * the parent.  Returns 0 with set->active, or -1 with set->why saying
+ * why not (nothing made).
  */
-int cgroup_make_set(struct cgroup_set *set, pid_t front);
+int cgroup_make_set(struct cgroup_set *set, pid_t front, bool teardown);
 
 /* Whether a cgroup still has processes (cgroup.events, populated 1). */
 bool cgroup_populated(const struct cgroup *cg);

@@ -80,6 +80,7 @@ child_spec_init(struct child_spec *spec, char **argv,
 	spec->pid_slot = NULL;
 	spec->envp = NULL;
 	spec->exec_fd = -1;
+	spec->exec_path = NULL;
 	spec->cwd_fd = -1;
 	spec->stdio[0] = spec->stdio[1] = spec->stdio[2] = -1;
 	spec->cgroup_fd = -1;
@@ -170,6 +171,15 @@ run_child(const struct child_spec *spec, int report_fd)
 	} else if (spec->envp != NULL) {
 		execvpe(spec->argv[0], spec->argv, spec->envp);
 	} else {
+		/*
+		 * The file was found before the fork: one exec, not one for
+		 * each directory of PATH before it.  Should it fail (a script
+		 * without "#!", a file gone meanwhile), execvp() decides as
+		 * it always does.
+		 */
+		if (spec->exec_path != NULL) {
+			execv(spec->exec_path, spec->argv);
+		}
 		execvp(spec->argv[0], spec->argv);
 	}
 	err = errno;

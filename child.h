@@ -21,8 +21,13 @@ struct child_spec {
 	 * always open, so nothing we open gets them): a zeroed spec leaves
 	 * them all off.
 	 */
-	char **envp;   /* the environment, or NULL for ours */
-	int exec_fd;   /* execveat() this file, or -1: execvp() */
+	char **envp; /* the environment, or NULL for ours */
+	int exec_fd; /* execveat() this file, or -1: execvp() */
+	/*
+	 * With our environment: the file execvp() would run for argv[0]
+	 * (child_find_executable()), tried first, or NULL.
+	 */
+	const char *exec_path;
 	int cwd_fd;    /* a directory to start in, or -1; "/"
 					 * when it was removed meanwhile */
 	int stdio[3];  /* descriptors for 0, 1, 2, or -1 */

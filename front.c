@@ -26,6 +26,7 @@ struct front {
 	int td_fd;	     /* the teardown's output, while registered */
 	size_t td_refusals;  /* of the teardown's stop, logged so far */
 	bool cgroup_changed; /* a cgroup.events polled POLLPRI */
+	bool cg_watched;     /* the cgroups' events are in the loop */
 };
 
 /*
@@ -98,9 +99,10 @@ supervisor_ended(struct front *f, int ws, uint64_t now)
 	if (!f->sup_crashed) {
 		/*
 		 * It stopped its tree before it exited, or gave up on what
-		 * refused to stop (and said so): a sweep is only a backstop.
+		 * refused to stop (and said so): a sweep is only a backstop,
+		 * and none at all once it said its last word (sh->final).
 		 */
-		if (sh->abandoned == 0 &&
+		if (sh->abandoned == 0 && !sh->final &&
 		    run_begin_stop(r, 0, r->opt.kill_after_ns, now) > 0) {
 			log_info("stopping %d leftover process%s with %s",
 				 r->stop.signalled,
@@ -241,6 +243,11 @@ on_time(struct front *f, uint64_t now, bool reaped)
 {
 	struct run *r = f->r;
 
+	/* A step is due: reap first, as the supervisor does. */
+	if ((r->state == RUN_STOPPING || r->state == RUN_TEARDOWN) &&
+	    (reaped || now >= run_next_deadline(r))) {
+		reap(f, now);
+	}
 	if (r->state == RUN_STOPPING && run_stop_step(r, now, reaped)) {
 		r->state = RUN_TREE_GONE;
 	} else if (r->state == RUN_TEARDOWN &&
@@ -278,6 +285,28 @@ on_cgroup_events(void *ctx, int fd, short revents LOOP_UNUSED)
 	f->cgroup_changed = f->r->state != RUN_RUNNING;
 }
 
+/*
+ * Once the run is ours (the supervisor died), its cgroups say when it is
+ * gone.  Not before: while the supervisor lives, their events are its
+ * own, and would only wake us for nothing.
+ */
+static void
+watch_cgroups(struct front *f)
+{
+	struct run *r = f->r;
+
+	if (!r->cgs.active || f->cg_watched) {
+		return;
+	}
+	f->cg_watched = true;
+	loop_add(&f->loop, r->cgs.run.events_fd, POLLPRI, on_cgroup_events, f);
+	/* The teardown's, where there is a teardown. */
+	if (r->cgs.teardown.events_fd >= 0) {
+		loop_add(&f->loop, r->cgs.teardown.events_fd, POLLPRI,
+			 on_cgroup_events, f);
+	}
+}
+
 static void
 on_teardown_output(void *ctx, int fd LOOP_UNUSED, short revents LOOP_UNUSED)
 {
@@ -312,6 +341,9 @@ decide(struct front *f, uint64_t now)
 		on_signal(f, &f->q[i], now);
 	}
 	f->nq = 0;
+	if (!f->sup_alive && f->r->state != RUN_DONE) {
+		watch_cgroups(f);
+	}
 	reaped |= f->cgroup_changed;
 	f->cgroup_changed = false;
 	on_time(f, now, reaped);
@@ -354,13 +386,6 @@ front_run(struct run *r, pid_t supervisor)
 	teardown_keep_reader(&r->td);
 	loop_init(&f.loop);
 	loop_add(&f.loop, r->sig.fd, POLLIN, on_signalfd, &f);
-	if (r->cgs.active) {
-		/* Once the run is ours, its cgroups say when it is gone. */
-		loop_add(&f.loop, r->cgs.run.events_fd, POLLPRI,
-			 on_cgroup_events, &f);
-		loop_add(&f.loop, r->cgs.teardown.events_fd, POLLPRI,
-			 on_cgroup_events, &f);
-	}
 	/*
 	 * The supervisor owns the run; once it is gone, any process of the
 	 * run is ours: never leave while one lives.  A poll error is

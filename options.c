@@ -248,7 +248,7 @@ static int
 parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 {
 	struct remote_url url;
-	char name[128];
+	char name[160];
 
 	switch (c) {
 	case 'k':
@@ -312,9 +312,15 @@ parse_one(struct options *o, int c, char **argv, char *err, size_t errlen)
 		}
 		return OPTS_RUN;
 	case OPT_CAPS:
-		if (caps_parse(optarg, &o->caps, name, sizeof(name)) < 0) {
+		switch (caps_parse(optarg, &o->caps, name, sizeof(name))) {
+		case -1:
 			return fail(err, errlen, "invalid capability '%s'",
 				    name);
+		case -2:
+			return fail(err, errlen, "cannot load libcap: %s",
+				    name);
+		default:
+			break;
 		}
 		o->caps_given = true;
 		o->no_new_privs = true;

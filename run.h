@@ -71,6 +71,12 @@ struct shared {
 	pid_t cmd_pid;	     /* once forked (before it runs) */
 	uint64_t kill_at;    /* while stopping: when SIGKILL is due */
 	bool status_written; /* --status-file was written */
+	/*
+	 * The supervisor's last word, just before it exits: the run is over
+	 * (nothing of it lives that it could stop), the status settled and
+	 * written, its cgroups and locks let go.
+	 */
+	bool final;
 	int abandoned;	     /* processes that could not be stopped */
 	pid_t cause_pid;     /* parent-death: the process that died */
 	bool cause_ancestor; /* it was --parent-pid, not the parent */

@@ -75,8 +75,8 @@ contain(struct run *r)
 		log_debug("containment: process sweep (--cgroup=off)");
 		return -1;
 	}
-	if (cgroup_make_set(&r->cgs, r->self) == 0) {
-		r->td.cg = &r->cgs.teardown;
+	if (cgroup_make_set(&r->cgs, r->self, r->opt.teardown != NULL) == 0) {
+		r->td.cg = r->opt.teardown != NULL ? &r->cgs.teardown : NULL;
 		log_debug("containment: cgroup %s", r->cgs.parent);
 		return -1;
 	}
@@ -220,6 +220,8 @@ leave(struct run *r, int status)
 	/* The supervisor's status is the front's, which says it. */
 	if (r->front == 0) {
 		log_debug("exiting with status %d", status);
+	} else {
+		r->sh->final = true;
 	}
 	return status;
 }

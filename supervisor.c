@@ -23,6 +23,7 @@ struct supervisor {
 	bool read_failed;    /* the signalfd could not be read */
 	bool ancestor_died;  /* the --parent-pid pidfd polled readable */
 	bool cgroup_changed; /* a cgroup.events polled POLLPRI */
+	bool cg_watched;     /* the cgroups' events are in the loop */
 	int hangup_fd;	     /* 1 or 2 polled POLLERR/POLLHUP, or 0 */
 	int td_fd;	     /* the teardown's output, while registered */
 	size_t td_refusals;  /* of the teardown's stop, logged so far */
@@ -571,6 +572,15 @@ on_time(struct supervisor *s, uint64_t now, bool reaped)
 		end_run(r, REASON_TIMEOUT, 0, 0, false, now);
 		return;
 	}
+	/*
+	 * A step is due: reap first (a cgroup's event may come before the
+	 * SIGCHLD), so that a child that has exited, COMMAND above all, is
+	 * no reason to look through /proc for what is left.
+	 */
+	if ((r->state == RUN_STOPPING || r->state == RUN_TEARDOWN) &&
+	    (reaped || now >= run_next_deadline(r))) {
+		reap(r, now);
+	}
 	if (r->state == RUN_TEARDOWN &&
 	    (reaped || now >= teardown_deadline(&r->td))) {
 		bool over = teardown_step(&r->td, now);
@@ -628,6 +638,31 @@ on_cgroup_events(void *ctx, int fd, short revents LOOP_UNUSED)
 		loop_remove(&s->loop, fd);
 	}
 	s->cgroup_changed = true;
+}
+
+/*
+ * The cgroups' events matter once the run is being stopped; while it
+ * runs, they would only wake us for COMMAND's start.  Each is read when
+ * added, which arms POLLPRI for the next change.
+ */
+static void
+watch_cgroups(struct supervisor *s)
+{
+	struct run *r = s->r;
+
+	if (!r->cgs.active || s->cg_watched ||
+	    (r->state != RUN_STOPPING && r->state != RUN_TEARDOWN)) {
+		return;
+	}
+	s->cg_watched = true;
+	cgroup_populated(&r->cgs.run);
+	loop_add(&s->loop, r->cgs.run.events_fd, POLLPRI, on_cgroup_events, s);
+	/* The teardown's, where there is a teardown. */
+	if (r->cgs.teardown.events_fd >= 0) {
+		cgroup_populated(&r->cgs.teardown);
+		loop_add(&s->loop, r->cgs.teardown.events_fd, POLLPRI,
+			 on_cgroup_events, s);
+	}
 }
 
 /* Nobody reads our stdout or stderr any more: once, so it goes. */
@@ -712,24 +747,20 @@ decide(struct supervisor *s, int rc, uint64_t now)
 	if (r->state == RUN_TREE_GONE) {
 		run_over(r, now);
 	}
+	watch_cgroups(s);
 	watch_teardown_output(s);
 }
 
 /*
  * The kernel clears COMMAND's parent-death signal when its exec changes
  * credentials; say so once.  The subreaper sweep still covers COMMAND
- * while we live.
+ * while we live.  Looked at once COMMAND runs, not on its way.
  */
 static void
-warn_if_creds_change(const struct run *r)
+warn_if_creds_change(const struct run *r, const char *path)
 {
-	char path[4096];
-	const char *why;
+	const char *why = caps_exec_changes_creds(path, r->opt.no_new_privs);
 
-	if (child_find_executable(r->opt.command[0], path, sizeof(path)) < 0) {
-		return;
-	}
-	why = caps_exec_changes_creds(path, r->opt.no_new_privs);
 	if (why != NULL) {
 		log_info("warning: running '%s' changes credentials (%s): the "
 			 "kernel clears its parent-death signal",
@@ -764,17 +795,21 @@ static int
 start_command(struct run *r)
 {
 	struct child_spec spec;
+	char path[4096];
+	bool found;
 	pid_t pid;
 	int ws;
 
 	child_spec_init(&spec, r->opt.command, &r->sig);
+	found = child_find_executable(r->opt.command[0], path, sizeof(path)) ==
+		0;
+	spec.exec_path = found ? path : NULL;
 	spec.new_session = !r->opt.foreground;
 	spec.die_with_parent = true;
 	spec.caps = &r->caps;
 	spec.no_new_privs = r->opt.no_new_privs;
 	spec.pid_slot = &r->sh->cmd_pid;
 	spec.cgroup_fd = r->cgs.active ? r->cgs.run.dir_fd : -1;
-	warn_if_creds_change(r);
 
 	pid = child_start(&spec, &r->exec_errno);
 	if (pid < 0) {
@@ -807,6 +842,9 @@ start_command(struct run *r)
 	}
 	r->sh->cmd_state = CMD_RUNNING;
 	r->state = RUN_RUNNING;
+	if (found) {
+		warn_if_creds_change(r, path);
+	}
 	r->timeout_at = r->opt.timeout_ns == 0 ?
 		LOOP_NEVER :
 		r->cmd_started + r->opt.timeout_ns < r->cmd_started ?
@@ -866,12 +904,6 @@ supervisor_run(struct run *r)
 	loop_add(&s.loop, r->sig.fd, POLLIN, on_signalfd, &s);
 	if (r->ancestor_fd >= 0) {
 		loop_add(&s.loop, r->ancestor_fd, POLLIN, on_ancestor, &s);
-	}
-	if (r->cgs.active) {
-		loop_add(&s.loop, r->cgs.run.events_fd, POLLPRI,
-			 on_cgroup_events, &s);
-		loop_add(&s.loop, r->cgs.teardown.events_fd, POLLPRI,
-			 on_cgroup_events, &s);
 	}
 	if (r->opt.cancel_on_hangup) {
 		/*

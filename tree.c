@@ -33,9 +33,11 @@ struct sweep {
 	pid_t pgid;
 	const struct tree_skip *skip;
 	pid_t self;
-	int self_dir; /* our /proc directory */
+	int self_dir;  /* our /proc directory */
+	int max_depth; /* how deep to list children: 1 lists only ours */
 	int found;
-	int zombies; /* our children seen as zombies */
+	int zombies;	/* our children seen as zombies */
+	int group_dead; /* members of pgid seen as zombies */
 	/*
 	 * With told: our children that were sent sig are added to it, and
 	 * with only_new, sig goes only to our children not in it (orphans
@@ -49,8 +51,12 @@ struct sweep {
 	 */
 	int refused;
 	struct tree_refusals *refusals;
-	/* With all: every live process sent sig (or its group's kill). */
+	/*
+	 * With all: every live process sent sig (or its group's kill); with
+	 * all_once, one already in it is not sent sig again.
+	 */
 	struct pid_vec *all;
+	bool all_once;
 };
 
 static int
@@ -67,6 +73,19 @@ vec_push(struct pid_vec *pv, pid_t pid)
 	}
 	pv->v[pv->n++] = pid;
 	return 0;
+}
+
+static bool
+in_vec(const struct pid_vec *pv, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < pv->n; i++) {
+		if (pv->v[i] == pid) {
+			return true;
+		}
+	}
+	return false;
 }
 
 /*
@@ -265,24 +284,32 @@ is_told(const struct sweep *sw, pid_t pid)
 }
 
 /*
- * Signals the process at dir.  Where pidfd_send_signal() is not to be had
- * (before Linux 5.1, some seccomp filters, valgrind), kill() by pid stands
- * in if /proc is ours: safe for our own children, which nobody else can
- * reap, and for deeper ones as safe as any pid-based tool.
+ * Signals the process at fd (a pidfd, or its /proc directory).  Where
+ * pidfd_send_signal() is not to be had (before Linux 5.1, some seccomp
+ * filters, valgrind), kill() by pid stands in if pid_ok (pid is ours to
+ * name): safe for our own children, which nobody else can reap, and for
+ * deeper ones as safe as any pid-based tool.  Returns 0 or an errno.
  */
 static int
-send(const struct sweep *sw, int dir, pid_t pid, int sig)
+send_to(int fd, pid_t pid, int sig, bool pid_ok)
 {
-	if (syscall(SYS_pidfd_send_signal, dir, sig, NULL, 0) == 0) {
+	if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0) {
 		return 0;
 	}
 	if (errno != ENOSYS && errno != EPERM) {
 		return errno;
 	}
-	if (sw->self != getpid()) {
+	if (!pid_ok) {
 		return errno;
 	}
 	return kill(pid, sig) == 0 ? 0 : errno;
+}
+
+/* Signals the process at dir; its pid is ours to name if /proc is ours. */
+static int
+send(const struct sweep *sw, int dir, pid_t pid, int sig)
+{
+	return send_to(dir, pid, sig, sw->self == getpid());
 }
 
 /* Notes a process that refused our signal, once, with its name. */
@@ -377,6 +404,11 @@ hold_child(struct sweep *sw, int parent_dir, pid_t parent, pid_t pid,
 		if (!k->pi.live && k->pi.ppid == parent && parent == sw->self) {
 			sw->zombies++;
 		}
+		/* A member of the group just signalled that died of it. */
+		if (!k->pi.live && k->pi.ppid == parent && sw->pgid != 0 &&
+		    k->pi.pgrp == sw->pgid) {
+			sw->group_dead++;
+		}
 		close(k->dir);
 		return 0;
 	}
@@ -387,7 +419,8 @@ static void
 signal_one(struct sweep *sw, const struct pinned *k, pid_t parent)
 {
 	if (sw->sig == 0 ||
-	    (sw->only_new && (parent != sw->self || is_told(sw, k->pid)))) {
+	    (sw->only_new && (parent != sw->self || is_told(sw, k->pid))) ||
+	    (sw->all_once && in_vec(sw->all, k->pid))) {
 		return;
 	}
 	/* Members of pgid get it from the caller's kill() of the group. */
@@ -469,7 +502,7 @@ visit(struct sweep *sw, const struct pinned *k, pid_t parent, int depth)
 	if (k != NULL) {
 		sw->found++;
 	}
-	if (depth < MAX_DEPTH && list_children(dir, &kids) < 0) {
+	if (depth < sw->max_depth && list_children(dir, &kids) < 0) {
 		kids.n = 0;
 	}
 	/* We are never signalled: our children need not be held at once. */
@@ -497,135 +530,287 @@ visit(struct sweep *sw, const struct pinned *k, pid_t parent, int depth)
 	free(kids.v);
 }
 
+/* What waitid() tells of our children, in one system call. */
+enum kids {
+	KIDS_NONE,   /* no child at all */
+	KIDS_LIVE,   /* children, none of them exited */
+	KIDS_EXITED, /* at least one exited and waits to be reaped */
+};
+
+static enum kids
+children_state(void)
+{
+	siginfo_t info;
+
+	memset(&info, 0, sizeof(info));
+	if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0) {
+		return errno == ECHILD ? KIDS_NONE : KIDS_LIVE;
+	}
+	return info.si_pid != 0 ? KIDS_EXITED : KIDS_LIVE;
+}
+
 /*
- * Whether we have any child at all, exited or not, in one system call.
- * As a subreaper, we have no descendant when we have no child: each one
- * lives under a child of ours, or was handed to us.  This spares the
- * /proc walk at the end of most runs.
+ * Whether we have any child at all, exited or not.  As a subreaper, we
+ * have no descendant when we have no child: each one lives under a child
+ * of ours, or was handed to us.  This spares the /proc walk at the end of
+ * most runs.
  */
 static bool
 has_children(void)
 {
-	siginfo_t info;
-
-	return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 ||
-		errno != ECHILD;
+	return children_state() != KIDS_NONE;
 }
 
-static int
-sweep_full(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
-	   struct pid_vec *told, bool only_new, struct tree_refusals *rv,
-	   int *refused, struct pid_vec *all)
+/*
+ * A check for what is left, with a child of ours exited: the caller
+ * reaps it first (its SIGCHLD brings the next check), rather than a walk
+ * that would find it a zombie.
+ */
+static bool
+reap_first(void)
 {
-	struct sweep sw = {
-		.sig = sig,
-		.cont = cont,
-		.skip = skip,
-		.found = 0,
-		.zombies = 0,
-		.told = told,
-		.only_new = only_new,
-		.refusals = rv,
-		.all = all,
-	};
+	return children_state() == KIDS_EXITED;
+}
+
+/*
+ * Runs the sweep sw describes over our descendants (max_depth 0: every
+ * level).  Returns the number of live ones found, or -1 on error.
+ */
+static int
+sweep_run(struct sweep *sw)
+{
 	int dir, seen = 0;
 
-	if (refused != NULL) {
-		*refused = 0;
+	sw->found = sw->zombies = sw->group_dead = sw->refused = 0;
+	if (sw->max_depth == 0) {
+		sw->max_depth = MAX_DEPTH;
 	}
 	if (!has_children()) {
 		return 0;
 	}
-	sw.self = proc_self();
+	sw->self = proc_self();
 	dir = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {
 		return -1;
 	}
 	/* A pgid is ours; it means the same to /proc only if /proc is ours. */
-	sw.pgid = sw.self == getpid() ? pgid : 0;
-	sw.self_dir = dir;
+	if (sw->self != getpid()) {
+		sw->pgid = 0;
+	}
+	sw->self_dir = dir;
 	for (;;) {
-		visit(&sw, NULL, 0, 0);
+		visit(sw, NULL, 0, 0);
 		/*
 		 * Nothing alive, but a child of ours was a zombie: it handed
 		 * its children to us before it became one, perhaps after we
 		 * had listed ours.  Once more, until no new zombie shows up;
 		 * nothing was signalled, so nothing is signalled twice.
 		 */
-		if (sw.found != 0 || sw.zombies <= seen) {
+		if (sw->found != 0 || sw->zombies <= seen) {
 			break;
 		}
-		seen = sw.zombies;
-		sw.zombies = 0;
+		seen = sw->zombies;
+		sw->zombies = 0;
+		sw->group_dead = 0;
 	}
 	close(dir);
-	if (refused != NULL) {
-		*refused = sw.refused;
-	}
-	return sw.found;
-}
-
-static int
-sweep(int sig, bool cont, pid_t pgid, const struct tree_skip *skip,
-      struct pid_vec *told, bool only_new)
-{
-	return sweep_full(sig, cont, pgid, skip, told, only_new, NULL, NULL,
-			  NULL);
+	return sw->found;
 }
 
 int
 tree_signal(int sig, bool cont, pid_t pgid, const struct tree_skip *skip)
 {
-	return sweep(sig, cont, pgid, skip, NULL, false);
-}
+	struct sweep sw = {
+		.sig = sig,
+		.cont = cont,
+		.pgid = pgid,
+		.skip = skip,
+	};
 
-static bool
-in_vec(const struct pid_vec *pv, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < pv->n; i++) {
-		if (pv->v[i] == pid) {
-			return true;
-		}
-	}
-	return false;
+	return sweep_run(&sw);
 }
 
 /*
- * Sends sig (and SIGCONT unless it is SIGKILL) to every member of the
- * cgroup not told yet, each through a pidfd opened first and checked to
- * be a member after: a pid reused outside the cgroup meanwhile is never
- * signalled.  Returns the number told.
+ * Sends sig (and SIGCONT unless it is SIGKILL) to member pid of the
+ * cgroup through a pidfd opened first and checked to be a member after:
+ * a pid reused outside the cgroup meanwhile is never signalled.  Returns
+ * whether it was told; it is then in ts->members.
  */
+static bool
+tell_member(struct tree_stop *ts, pid_t pid, int sig)
+{
+	bool told = false;
+	char path[32];
+	int fd;
+
+	/*
+	 * The cgroup's pids are in our PID namespace.  Where pidfd_open()
+	 * is not to be had (before Linux 5.3, some seccomp filters,
+	 * valgrind), the /proc directory stands in (see send_to()).
+	 */
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+		snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		return false;
+	}
+	if (cgroup_has(ts->cg, pid) && send_to(fd, pid, sig, true) == 0) {
+		if (sig != SIGKILL) {
+			send_to(fd, pid, SIGCONT, true);
+		}
+		vec_push(&ts->members, pid);
+		told = true;
+	}
+	close(fd);
+	return told;
+}
+
+/* Tells every member of the cgroup not told yet.  Returns how many. */
 static int
 signal_members(struct tree_stop *ts, int sig)
 {
 	pid_t *pids;
-	int i, n, fd, told = 0;
+	int i, n, told = 0;
 
 	n = cgroup_procs(ts->cg, &pids);
 	for (i = 0; i < n; i++) {
-		if (in_vec(&ts->members, pids[i])) {
-			continue;
-		}
-		fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
-		if (fd < 0) {
-			continue;
-		}
-		if (cgroup_has(ts->cg, pids[i]) &&
-		    syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0) {
-			if (sig != SIGKILL) {
-				syscall(SYS_pidfd_send_signal, fd, SIGCONT,
-					NULL, 0);
-			}
-			vec_push(&ts->members, pids[i]);
+		if (!in_vec(&ts->members, pids[i]) &&
+		    tell_member(ts, pids[i], sig)) {
 			told++;
 		}
-		close(fd);
 	}
 	free(pids);
 	return told;
+}
+
+/*
+ * The start of a stop in a cgroup, without a /proc walk: the cgroup
+ * lists every process of the run.  The members are counted, then the
+ * stop's group (if any) is signalled as a whole, then every other member
+ * through a pidfd, in the order of cgroup.procs, which is the order of
+ * their forks: parents before their children.  Counted before the
+ * group's signal, as the members that die of it leave the list at once.
+ * Returns the number of members, or -1 where the list cannot be read,
+ * or /proc is not ours (tell_member() looks there).
+ */
+static int
+begin_contained(struct tree_stop *ts, int sig)
+{
+	pid_t *pids, group = ts->group;
+	int i, n;
+
+	n = cgroup_procs(ts->cg, &pids);
+	if (n > 0 && proc_self() != getpid()) {
+		free(pids);
+		return -1;
+	}
+	if (n <= 0) {
+		free(pids);
+		return n;
+	}
+	if (group > 0) {
+		kill(-group, sig);
+		if (sig != SIGKILL) {
+			kill(-group, SIGCONT);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (group > 0 && getpgid(pids[i]) == group) {
+			vec_push(&ts->members, pids[i]);
+		} else {
+			tell_member(ts, pids[i], sig);
+		}
+	}
+	free(pids);
+	return n;
+}
+
+/*
+ * The start of a stop by the sweep: group (if not 0) is signalled as a
+ * whole first, as a member that forks meanwhile takes its child along,
+ * and a member does not see a child outside the group die before its
+ * own signal lands.  One walk then signals the rest, parents first, and
+ * counts them with the group: its members found alive, and those found
+ * dead of the signal (zombies until their parent reaps them).
+ */
+static int
+begin_sweep(struct tree_stop *ts, int sig, pid_t group)
+{
+	struct sweep sw = {
+		.sig = sig,
+		.cont = sig != SIGKILL,
+		.pgid = group,
+		.skip = ts->skip,
+		.told = &ts->told,
+		.refusals = ts->cg == NULL ? &ts->refusals : NULL,
+		/* With a cgroup: who was told, for the list's re-reads. */
+		.all = ts->cg != NULL ? &ts->members : NULL,
+	};
+	int n;
+
+	if (group > 0) {
+		kill(-group, sig);
+		if (sig != SIGKILL) {
+			kill(-group, SIGCONT);
+		}
+	}
+	n = sweep_run(&sw);
+	return n < 0 ? n : n + sw.group_dead;
+}
+
+/*
+ * With a cgroup: sends sig, once each, to what lives on outside the
+ * cgroup (a process that moved itself out of it).  Called once the
+ * cgroup is empty; with nothing outside, there is no child left either,
+ * and no walk.  Returns the number found alive, or -1.
+ */
+static int
+signal_outside(struct tree_stop *ts, int sig, int *refused)
+{
+	struct sweep sw = {
+		.sig = sig,
+		.cont = sig != SIGKILL,
+		.skip = ts->skip,
+		.all = &ts->members,
+		.all_once = sig != SIGKILL,
+	};
+	int n;
+
+	if (refused != NULL) {
+		*refused = 0;
+	}
+	if (reap_first()) {
+		return 1;
+	}
+	n = sweep_run(&sw);
+	if (refused != NULL) {
+		*refused = sw.refused;
+	}
+	return n;
+}
+
+/*
+ * While the grace runs, by the sweep: the stop signal to orphans that
+ * were not our children when the stop began (a descendant died and we
+ * adopted its children): no parent of theirs is left to stop them.  Only
+ * our children are looked at: as a subreaper, we have a live descendant
+ * only if we have a live child.  Returns the number of live children.
+ */
+static int
+check_children(struct tree_stop *ts)
+{
+	struct sweep sw = {
+		.sig = ts->sig,
+		.cont = true,
+		.skip = ts->skip,
+		.max_depth = 1,
+		.told = &ts->told,
+		.only_new = true,
+	};
+
+	return reap_first() ? 1 : sweep_run(&sw);
 }
 
 static uint64_t
@@ -643,6 +828,11 @@ add_sat(uint64_t a, uint64_t b)
 static int
 kill_all(struct tree_stop *ts)
 {
+	struct sweep sw = {
+		.sig = SIGKILL,
+		.skip = ts->skip,
+		.refusals = &ts->refusals,
+	};
 	int refused, n;
 
 	if (ts->cg != NULL) {
@@ -655,20 +845,22 @@ kill_all(struct tree_stop *ts)
 		int members = cgroup_count(ts->cg);
 
 		cgroup_kill(ts->cg);
-		if (cgroup_populated(ts->cg)) {
+		/*
+		 * Still dying, or a child of ours (one just killed) waits to
+		 * be reaped before anything outside is looked for: not over.
+		 */
+		if (cgroup_populated(ts->cg) || reap_first()) {
 			return members > 0 ? members : 1;
 		}
-		n = sweep_full(SIGKILL, false, 0, ts->skip, NULL, false, NULL,
-			       &refused, NULL);
+		n = signal_outside(ts, SIGKILL, &refused);
 		if (n > 0 && refused == n) {
 			ts->abandoned = n;
 			return members;
 		}
 		return members + n;
 	}
-	n = sweep_full(SIGKILL, false, 0, ts->skip, NULL, false, &ts->refusals,
-		       &refused, NULL);
-	if (n > 0 && refused == n) {
+	n = sweep_run(&sw);
+	if (n > 0 && sw.refused == n) {
 		ts->abandoned = n;
 		return 0;
 	}
@@ -680,7 +872,7 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 {
 	bool at_once = ts->grace_ns == 0 || ts->sig == SIGKILL;
 	int sig = at_once ? SIGKILL : ts->sig;
-	int n;
+	int n = -1;
 
 	ts->escalated = false;
 	ts->check_step = NS_PER_MS;
@@ -690,39 +882,30 @@ tree_stop_begin(struct tree_stop *ts, uint64_t now)
 	ts->members.n = 0;
 	ts->refusals.n = 0;
 	ts->abandoned = 0;
-	if (ts->group > 0 && proc_self() == getpid()) {
-		/*
-		 * The group first, as a whole: a member that forks meanwhile
-		 * takes its child along, and a member does not see a child
-		 * outside the group die before its own signal lands.  So the
-		 * tree is counted before (its members may be gone after),
-		 * and the sweep that follows signals the rest, parents first.
-		 */
-		n = sweep(0, false, 0, ts->skip, NULL, false);
-		kill(-ts->group, sig);
-		if (sig != SIGKILL) {
-			kill(-ts->group, SIGCONT);
-		}
-		sweep_full(sig, sig != SIGKILL, ts->group, ts->skip, &ts->told,
-			   false, ts->cg == NULL ? &ts->refusals : NULL, NULL,
-			   ts->cg != NULL ? &ts->members : NULL);
-	} else {
-		n = sweep_full(sig, sig != SIGKILL, 0, ts->skip, &ts->told,
-			       false, ts->cg == NULL ? &ts->refusals : NULL,
-			       NULL, ts->cg != NULL ? &ts->members : NULL);
-	}
 	if (ts->cg != NULL) {
-		/*
-		 * Members the walk missed (an orphan still on its way to us
-		 * from a dying parent) are told now, from the cgroup's list.
-		 */
-		n += signal_members(ts, sig);
+		n = begin_contained(ts, sig);
+	}
+	if (n < 0) {
+		/* Our group means the same to /proc only if /proc is ours. */
+		n = begin_sweep(ts, sig,
+				ts->group > 0 && proc_self() == getpid() ?
+					ts->group :
+					0);
+		if (ts->cg != NULL) {
+			/* Members the walk missed (on their way to us). */
+			n += signal_members(ts, sig);
+		}
 	}
 	if (ts->cg != NULL && at_once) {
 		cgroup_kill(ts->cg);
 	}
-	if (n == 0 && ts->cg != NULL && cgroup_populated(ts->cg)) {
-		n = 1; /* members not yet seen in the tree: not done */
+	if (ts->cg != NULL && n <= 0) {
+		/*
+		 * Members not yet seen in the list: not done.  An empty
+		 * cgroup: done unless something lives outside it.
+		 */
+		n = cgroup_populated(ts->cg) ? 1 :
+					       signal_outside(ts, sig, NULL);
 	}
 	ts->signalled = n;
 	ts->killed = at_once ? n : 0;
@@ -764,24 +947,17 @@ tree_stop_step(struct tree_stop *ts, uint64_t now)
 			ts->check_step = NS_PER_MS;
 		} else if (ts->cg != NULL) {
 			/*
-			 * Contained: no re-sweep while the cgroup drains (what
-			 * is forked after the stop signal gets SIGKILL at the
-			 * end of the grace); done when it is empty and nothing
-			 * of the tree lives outside it.
+			 * Contained: no walk while the cgroup drains (what is
+			 * forked after the stop signal gets it from the list,
+			 * or SIGKILL at the end of the grace); done when it is
+			 * empty and nothing of the tree lives outside it.
 			 */
 			signal_members(ts, ts->sig);
 			if (!cgroup_populated(ts->cg) &&
-			    sweep(0, false, 0, ts->skip, NULL, false) == 0) {
+			    signal_outside(ts, ts->sig, NULL) == 0) {
 				ts->phase = TREE_DONE;
 			}
-		} else if (sweep(ts->sig, true, 0, ts->skip, &ts->told, true) ==
-			   0) {
-			/*
-			 * Above: orphans that were not our children when the
-			 * stop began (a descendant died and we adopted its
-			 * children) get the stop signal too: no parent of
-			 * theirs is left to stop them.
-			 */
+		} else if (check_children(ts) == 0) {
 			ts->phase = TREE_DONE;
 		}
 		break;

@@ -1348,8 +1348,8 @@ END_TEST
 
 /*
  * A group member's child that left the group is signalled after the group:
- * its parent must not see it die first.  The tree is counted before the
- * group is signalled, as its members may be gone right after.
+ * its parent must not see it die first.  The tree is counted after the
+ * group was signalled: members that died of it count as zombies.
  */
 START_TEST(test_tree_stop_signals_the_group_before_children_outside_it)
 {

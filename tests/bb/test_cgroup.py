@@ -58,6 +58,19 @@ def test_command_runs_in_a_cgroup_of_its_own_which_goes_afterwards():
     assert name not in our_cgroups(), our_cgroups()
 
 
+def test_teardown_cgroup_only_with_a_teardown():
+    """The teardown's cgroup is made only for a run with a teardown
+    command: without one, run/ is alone under the run's parent."""
+    need_cgroup()
+    # The directories (cgroups) beside our own.
+    show = ["sh", "-c", "cd \"%s$(sed -n 's/^0:://p' /proc/self/cgroup)/..\""
+            " && for d in */; do echo \"${d%%/}\"; done" % mount_point()]
+    r = bb.run(["--"] + show)
+    assert (r.rc, r.out, r.err) == (0, "run\n", ""), r
+    r = bb.run(["-T", "true", "--"] + show)
+    assert (r.rc, r.out, r.err) == (0, "run\nteardown\n", ""), r
+
+
 def test_cgroup_off_and_require():
     """--cgroup=off uses the sweep; require where no cgroup can be made
     (the hierarchy read-only, as in many containers) exits 125 with one

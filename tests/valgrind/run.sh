@@ -108,12 +108,14 @@ fg_case() {
 	verdict "$name" "$want" "$rc"
 }
 
-# What a valgrind log holds besides one known warning: valgrind 3.19 does
-# not know pidfd_send_signal (syscall 424), returns ENOSYS for it, and
-# supervise then falls back to kill() (tree.c), so that warning and its
-# boilerplate are dropped.  Anything else is a problem.
+# What a valgrind log holds besides two known warnings: valgrind 3.19 does
+# not know pidfd_send_signal (syscall 424) or pidfd_open (434), returns
+# ENOSYS for them, and supervise then falls back to kill() and to /proc
+# directories (tree.c), so those warnings and their boilerplate are
+# dropped.  Anything else is a problem.
 problems() {
 	grep -v -e 'WARNING: unhandled amd64-linux syscall: 424$' \
+		-e 'WARNING: unhandled amd64-linux syscall: 434$' \
 		-e 'You may be able to write your own handler\.$' \
 		-e 'Read the file README_MISSING_SYSCALL_OR_IOCTL\.$' \
 		-e 'Nevertheless we consider this a bug\.  Please report$' \
