@@ -111,6 +111,34 @@ set_up_files(const struct child_spec *spec)
 }
 
 /*
+ * A file without "#!" that the kernel will not execute (ENOEXEC) is run
+ * by /bin/sh, as POSIX asks of execvp() and as glibc's does; musl's
+ * execvp() does not, so the static build would refuse what the dynamic
+ * one runs.  $0 is the file's path, as with glibc.  Returns only if the
+ * shell cannot be executed either.
+ */
+static void
+exec_script(const char *path, char *const argv[])
+{
+	size_t n = 0;
+
+	while (argv[n] != NULL) {
+		n++;
+	}
+	{
+		char *sh_argv[n + 2];
+
+		sh_argv[0] = (char *)"/bin/sh";
+		sh_argv[1] = (char *)path;
+		for (size_t i = 1; i <= n; i++) {
+			sh_argv[i + 1] = argv[i];
+		}
+		execv("/bin/sh", sh_argv);
+	}
+	errno = ENOEXEC;
+}
+
+/*
  * execveat(2) with AT_EMPTY_PATH: runs the file open on fd.  musl (1.2.3)
  * has no wrapper for it, so there it is the system call; under glibc it is
  * the wrapper, which make coverage intercepts to write its counts first.
@@ -179,6 +207,9 @@ run_child(const struct child_spec *spec, int report_fd)
 		 */
 		if (spec->exec_path != NULL) {
 			execv(spec->exec_path, spec->argv);
+			if (errno == ENOEXEC) {
+				exec_script(spec->exec_path, spec->argv);
+			}
 		}
 		execvp(spec->argv[0], spec->argv);
 	}
