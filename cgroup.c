@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,11 @@
 #include "cgroup.h"
 
 #define PREFIX "supervise."
+
+/* statfs()'s f_type of a cgroup v2 file system (linux/magic.h). */
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
 
 void
 cgroup_set_init(struct cgroup_set *set)
@@ -35,40 +41,6 @@ read_small(int dir, const char *name, char *buf, size_t len)
 	return n;
 }
 
-/*
- * The mount point of the cgroup v2 hierarchy, from /proc/self/mountinfo:
- * /sys/fs/cgroup on a unified host, /sys/fs/cgroup/unified on a hybrid
- * one.  Only a mount of the hierarchy's root is taken.
- */
-static int
-find_mount(char *out, size_t len)
-{
-	char line[4096], root[1024], mnt[1024];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	const char *sep;
-	int found = -1;
-
-	if (f == NULL) {
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE ... */
-		sep = strstr(line, " - ");
-		if (sep == NULL || strncmp(sep + 3, "cgroup2 ", 8) != 0) {
-			continue;
-		}
-		/* NOLINTNEXTLINE(cert-err34-c): the kernel writes this line. */
-		if (sscanf(line, "%*d %*d %*s %1023s %1023s", root, mnt) == 2 &&
-		    strcmp(root, "/") == 0) {
-			snprintf(out, len, "%s", mnt);
-			found = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
 /* Our own cgroup v2 path, from the "0::" line of /proc/self/cgroup. */
 static int
 own_path(char *out, size_t len)
@@ -89,6 +61,106 @@ own_path(char *out, size_t len)
 	}
 	snprintf(out, len, "%.2040s", strcmp(p, "/") == 0 ? "" : p);
 	return 0;
+}
+
+/*
+ * Whether our own cgroup's cgroup.procs, under mount point mnt, lists us:
+ * proof that mnt shows the hierarchy from the root that /proc/self/cgroup
+ * names paths from (a process is in one cgroup v2 only).
+ */
+static bool
+lists_us(const char *mnt, const char *own)
+{
+	char path[4096 + 64], buf[4096], num[16];
+	size_t have = 0, numlen;
+	bool found = false;
+	ssize_t n, i, start;
+	int fd;
+
+	numlen = (size_t)snprintf(num, sizeof(num), "%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s%s/cgroup.procs", mnt, own);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return false;
+	}
+	/* One pid a line; a line cut by the buffer is carried over. */
+	while (!found && (n = read(fd, buf + have, sizeof(buf) - have)) > 0) {
+		n += (ssize_t)have;
+		for (i = start = 0; i < n && !found; i++) {
+			if (buf[i] == '\n') {
+				found = (size_t)(i - start) == numlen &&
+					memcmp(buf + start, num, numlen) == 0;
+				start = i + 1;
+			}
+		}
+		have = (size_t)(n - start);
+		memmove(buf, buf + start, have);
+	}
+	close(fd);
+	return found;
+}
+
+/*
+ * The mount point of the cgroup v2 hierarchy, from /proc/self/mountinfo:
+ * only a mount of the hierarchy's root, and only one that lists us (a
+ * mount point covered by a later mount shows something else).
+ */
+static int
+find_mount(const char *own, char *out, size_t len)
+{
+	char line[4096], root[1024], mnt[1024];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	const char *sep;
+	int found = -1;
+
+	if (f == NULL) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE ... */
+		sep = strstr(line, " - ");
+		if (sep == NULL || strncmp(sep + 3, "cgroup2 ", 8) != 0) {
+			continue;
+		}
+		/* NOLINTNEXTLINE(cert-err34-c): the kernel writes this line. */
+		if (sscanf(line, "%*d %*d %*s %1023s %1023s", root, mnt) == 2 &&
+		    strcmp(root, "/") == 0 && lists_us(mnt, own)) {
+			snprintf(out, len, "%s", mnt);
+			found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The usual places first, which cost one statfs() each where reading
+ * /proc/self/mountinfo costs a line a mount (a host with many containers
+ * has thousands): /sys/fs/cgroup on a unified host, /sys/fs/cgroup/unified
+ * on a hybrid one.  A cgroup2 file system there counts only if our own
+ * cgroup under it lists us, which a bind mount of another part of the
+ * hierarchy never does; else find_mount() decides.
+ */
+static int
+usual_mount(const char *own, char *out, size_t len)
+{
+	static const char *const places[] = { "/sys/fs/cgroup",
+					      "/sys/fs/cgroup/unified" };
+	struct statfs fs;
+	size_t i;
+
+	for (i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
+		if (statfs(places[i], &fs) == 0 &&
+		    fs.f_type == CGROUP2_SUPER_MAGIC) {
+			if (!lists_us(places[i], own)) {
+				return -1;
+			}
+			snprintf(out, len, "%s", places[i]);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* The start time of pid (field 22 of /proc/PID/stat), or 0. */
@@ -133,23 +205,19 @@ pid_ns(void)
 	return stat("/proc/self/ns/pid", &st) == 0 ? st.st_ino : 0;
 }
 
-/*
- * A leftover of a run whose front has died (its pid is gone, or now
- * names a process started at another time): its empty cgroups go.  Only
- * runs of our own PID namespace are judged (a pid means nothing across
- * namespaces), and a cgroup that still has processes is never touched
- * (rmdir refuses it).
- */
-static void
-remove_leftovers(const char *base, unsigned long long ns)
+/* Only runs of our own PID namespace: a pid means nothing across them. */
+void
+cgroup_remove_leftovers(const struct cgroup_set *set)
 {
+	const char *base = set->base;
+	unsigned long long ns = set->ns;
 	char path[4096 + 300];
 	unsigned long long t, their_ns;
 	struct dirent *de;
 	DIR *d;
 	int pid;
 
-	if (ns == 0 || (d = opendir(base)) == NULL) {
+	if (ns == 0 || base[0] == '\0' || (d = opendir(base)) == NULL) {
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -201,23 +269,25 @@ cgroup_make_set(struct cgroup_set *set, pid_t front, bool teardown)
 	int err, n;
 
 	cgroup_set_init(set);
-	if (find_mount(mnt, sizeof(mnt)) < 0) {
-		snprintf(set->why, sizeof(set->why), "no cgroup v2 hierarchy");
-		return -1;
-	}
 	if (own_path(own, sizeof(own)) < 0) {
 		snprintf(set->why, sizeof(set->why),
 			 "no cgroup v2 path in "
 			 "/proc/self/cgroup");
 		return -1;
 	}
+	if (usual_mount(own, mnt, sizeof(mnt)) < 0 &&
+	    find_mount(own, mnt, sizeof(mnt)) < 0) {
+		snprintf(set->why, sizeof(set->why), "no cgroup v2 hierarchy");
+		return -1;
+	}
 	n = snprintf(base, sizeof(base), "%s%s", mnt, own);
-	if (n < 0 || (size_t)n >= sizeof(base) - 100) {
+	if (n < 0 || (size_t)n >= sizeof(set->base) - 100) {
 		snprintf(set->why, sizeof(set->why), "cgroup path too long");
 		return -1;
 	}
 	ns = pid_ns();
-	remove_leftovers(base, ns);
+	snprintf(set->base, sizeof(set->base), "%s", base);
+	set->ns = ns;
 	started = start_time(front);
 	snprintf(set->parent, sizeof(set->parent),
 		 "%.3900s/" PREFIX "%llu.%d.%llu", base, ns, (int)front,

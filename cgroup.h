@@ -29,20 +29,30 @@ struct cgroup {
 
 /* The run's pair and their parent, all under one directory. */
 struct cgroup_set {
-	char parent[4096]; /* the directory holding run/ and teardown/ */
+	char parent[4096];     /* the directory holding run/ and teardown/ */
+	char base[4096];       /* our own cgroup's directory, which holds it */
+	unsigned long long ns; /* our PID namespace's inode */
 	struct cgroup run, teardown;
 	bool active;   /* made; the run is contained */
 	char why[512]; /* otherwise: why not, for -v and require */
 };
 
 /*
- * Makes the run's cgroups, first removing leftovers of runs whose front
- * is provably dead; the teardown's only with teardown (a run without a
- * teardown command has no use for it).  front and its start time name
+ * Makes the run's cgroups; the teardown's only with teardown (a run
+ * without a teardown command has no use for it).  front and its start time name
  * the parent.  Returns 0 with set->active, or -1 with set->why saying
  * why not (nothing made).
  */
 int cgroup_make_set(struct cgroup_set *set, pid_t front, bool teardown);
+
+/*
+ * Removes the empty cgroups of earlier runs whose front is provably dead
+ * (its pid gone, or now naming a process started at another time), from
+ * the directory the set was made in.  Runs of other PID namespaces are
+ * never judged; a cgroup with processes is never touched (rmdir refuses
+ * it).  Off the start-up path: the front calls it once the run is on.
+ */
+void cgroup_remove_leftovers(const struct cgroup_set *set);
 
 /* Whether a cgroup still has processes (cgroup.events, populated 1). */
 bool cgroup_populated(const struct cgroup *cg);

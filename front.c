@@ -383,6 +383,10 @@ front_run(struct run *r, pid_t supervisor)
 
 	r->state = RUN_RUNNING;
 	r->timeout_at = LOOP_NEVER; /* the supervisor keeps the time */
+	/* While the supervisor starts COMMAND: off the start-up path. */
+	if (r->cgs.active) {
+		cgroup_remove_leftovers(&r->cgs);
+	}
 	teardown_keep_reader(&r->td);
 	loop_init(&f.loop);
 	loop_add(&f.loop, r->sig.fd, POLLIN, on_signalfd, &f);

@@ -260,6 +260,9 @@ main(int argc, char **argv)
 			log_error("cannot set up signals: %s", strerror(errno));
 			return finish(r, EXIT_FAILURE_SUPERVISE);
 		}
+		if (r->cgs.active) {
+			cgroup_remove_leftovers(&r->cgs);
+		}
 		return leave(r, supervisor_run(r));
 	}
 	front = getpid();

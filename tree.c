@@ -701,6 +701,10 @@ begin_contained(struct tree_stop *ts, int sig)
 	pid_t *pids, group = ts->group;
 	int i, n;
 
+	/* The common end: COMMAND was the last, and is gone. */
+	if (!cgroup_populated(ts->cg)) {
+		return 0;
+	}
 	n = cgroup_procs(ts->cg, &pids);
 	if (n > 0 && proc_self() != getpid()) {
 		free(pids);

@@ -102,6 +102,32 @@ def test_cgroup_off_and_require():
         "supervise: invalid cgroup mode 'sometimes' (auto, off or require)"), r
 
 
+def test_a_cgroup_mounted_over_the_usual_place_is_not_taken_for_ours():
+    """The usual mount point holds another cgroup (a bind mount of one
+    that is not ours, which also covers the hierarchy's own mount there):
+    the run's cgroup is made where our own cgroup really is, a mount of
+    the hierarchy's root elsewhere, never in the decoy."""
+    need_cgroup()
+    d = bb.tmpdir()
+    root = os.path.join(d, "root")
+    os.mkdir(root)
+    script = ("mount -t cgroup2 none {r} && mkdir {r}/supervise-decoy && "
+              "mount --bind {r}/supervise-decoy {m} && "
+              "{s} -v -- cat /proc/self/cgroup; echo rc=$?; "
+              "umount {m}; rmdir {r}/supervise-decoy; umount {r}"
+              ).format(r=root, m=mount_point(), s=SUP)
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh",
+                        "-c", script], capture_output=True, text=True,
+                       timeout=60)
+    own = (cgroup_of(os.getpid()) or "").rstrip("/")
+    assert p.stdout.rstrip().endswith("rc=0"), p
+    assert ("supervise: containment: cgroup %s%s/supervise." % (root, own)
+            in p.stderr), p
+    line = [x for x in p.stdout.splitlines() if x.startswith("0::")][0]
+    assert line.startswith("0::%s/supervise." % own), p
+    assert line.endswith("/run"), p
+
+
 @bb.time_limit(180)
 def test_fork_storm_is_stopped_with_no_survivor():
     """A bounded fork storm (every process forks until 3,000 were made)
