@@ -65,6 +65,7 @@ def run_in_child(fn, wfd):
         code, msg = 1, traceback.format_exc()
     finally:
         bb.kill_descendants()
+        bb.remove_tmpdirs()
     try:
         os.write(wfd, msg.encode(errors="replace")[-60000:])
     except OSError:

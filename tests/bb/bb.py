@@ -5,6 +5,7 @@ tests/blackbox.py), so processes that escape the run under test end up as
 its descendants, where leftovers() finds them.
 """
 import ctypes
+import functools
 import json
 import os
 import shutil
@@ -271,8 +272,53 @@ def dead_pid():
     return p.pid
 
 
-def tmpdir():
-    return tempfile.mkdtemp(prefix="supervise-test-")
+# The temporary directories made, with the pid of the process that made
+# each: a test's own are removed when it ends (remove_tmpdirs()), never
+# those the runner made before it forked the test.
+_made = []
+
+
+def tmpdir(shared=False):
+    """A new temporary directory, removed when the test ends; with shared,
+    one every user can reach (shared_tmpdir())."""
+    if shared:
+        return shared_tmpdir()
+    d = tempfile.mkdtemp(prefix="supervise-test-")
+    _made.append((os.getpid(), d))
+    return d
+
+
+def remove_tmpdirs():
+    """Removes the temporary directories this process made; an immutable
+    file (chattr +i) left in one is made mutable first."""
+    mine = [d for pid, d in _made if pid == os.getpid()]
+    for d in mine:
+        shutil.rmtree(d, ignore_errors=True)
+        if os.path.lexists(d):
+            subprocess.run(["chattr", "-R", "-i", d], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+            shutil.rmtree(d, ignore_errors=True)
+    _made[:] = [(pid, d) for pid, d in _made if pid != os.getpid()]
+
+
+def default_signals():
+    """The signals supervise treats specially at their default disposition
+    (Python's own SIGINT handler included) and nothing blocked in this test
+    process, whatever the runner was started with."""
+    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP,
+              signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH,
+              signal.SIGCHLD):
+        signal.signal(s, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def default_signal_state(fn):
+    """Decorator: the test starts with default_signals()."""
+    @functools.wraps(fn)
+    def wrapper():
+        default_signals()
+        fn()
+    return wrapper
 
 
 def _searchable_by_all(path):
@@ -292,12 +338,13 @@ def _searchable_by_all(path):
 def shared_tmpdir():
     """A new temporary directory of mode 0755 that every user can reach:
     under the usual one ($TMPDIR or /tmp) when others may search every
-    directory above it, else under /tmp.  The caller removes it."""
+    directory above it, else under /tmp.  Removed when the test ends."""
     base = tempfile.gettempdir()
     if not _searchable_by_all(base):
         base = "/tmp"
     d = tempfile.mkdtemp(prefix="supervise-test-", dir=base)
     os.chmod(d, 0o755)
+    _made.append((os.getpid(), d))
     return d
 
 

@@ -17,7 +17,6 @@ such copies too (as_nobody(), staged()): the checkout may be where nobody
 cannot reach it, in a home directory of mode 700.
 """
 import errno
-import functools
 import os
 import shlex
 import shutil
@@ -41,16 +40,16 @@ PROBE = os.path.join(bb.HELPERS, "caps_probe")
 
 # ---------------------------------------------------------------- helpers
 
-_dirs = []
-_staged = []
-
 
 def tmpdir(mode=0o755):
-    """A temporary directory the nobody user can reach."""
+    """A temporary directory the nobody user can reach (removed when the
+    test ends)."""
     d = bb.shared_tmpdir()
     os.chmod(d, mode)
-    _dirs.append(d)
     return d
+
+
+_staged = []
 
 
 def staged():
@@ -65,26 +64,6 @@ def as_nobody(*extra):
     """run()/probe() keywords: supervise, the staged copy, run as nobody
     by setpriv with the EXTRA options too."""
     return dict(prefix=AS_NOBODY + list(extra), sup=staged()[0])
-
-
-def caps_test(fn):
-    """Decorator: default signal dispositions; temporary directories
-    (and the copies of binaries in them) removed afterwards."""
-    @functools.wraps(fn)
-    def wrapper():
-        for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP,
-                  signal.SIGCHLD):
-            signal.signal(s, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        try:
-            fn()
-        finally:
-            for d in _dirs:
-                shutil.rmtree(d, ignore_errors=True)
-            del _dirs[:]
-            del _staged[:]
-    wrapper.time_limit = getattr(fn, "time_limit", 120)
-    return wrapper
 
 
 def run(args, prefix=(), cwd="/", timeout=60, env=None, sup=SUP):
@@ -199,7 +178,7 @@ def _collect(problems, fn, *args):
 
 # ---------------------------------------------------------------- --caps sets
 
-@caps_test
+@bb.default_signal_state
 def test_caps_none_clears_every_set():
     """--caps=none: all five sets zero in COMMAND, NoNewPrivs 1."""
     bb.require_root()
@@ -210,7 +189,7 @@ def test_caps_none_clears_every_set():
     assert rep["pdeathsig"] == signal.SIGKILL, rep
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_keep_net_bind_service_binds_port_80():
     """--caps=cap_net_bind_service: exactly bit 10 in all five sets, and
     COMMAND can bind 127.0.0.1:80; with --caps=none it gets EACCES."""
@@ -232,7 +211,7 @@ def test_caps_keep_net_bind_service_binds_port_80():
         "bind to port 80 without the capability: %r" % (rep["bind"],)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_name_in_upper_case():
     """CAP_NET_BIND_SERVICE (any case) is the same capability."""
     bb.require_root()
@@ -243,7 +222,7 @@ def test_caps_name_in_upper_case():
         assert rep["bind"] == 0, (name, rep)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_two_names():
     """Two names: exactly those two bits in all five sets."""
     bb.require_root()
@@ -252,7 +231,7 @@ def test_caps_two_names():
     assert_caps(rep, (1 << CAP_NET_BIND_SERVICE) | (1 << CAP_NET_RAW), r)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_teardown_keeps_full_capabilities():
     """--caps=none limits COMMAND only: the teardown has supervise's own
     capabilities (the same as this test process's) and no no_new_privs;
@@ -276,7 +255,7 @@ def test_caps_teardown_keeps_full_capabilities():
                 mode, k, got[k], own[k])
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_no_new_privs_alone():
     """--no-new-privs alone: NoNewPrivs 1, capabilities unchanged."""
     own = own_status()
@@ -290,7 +269,7 @@ def test_caps_no_new_privs_alone():
     assert r.rc == 0 and rep["NoNewPrivs"] == own["NoNewPrivs"], (r, rep)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_cannot_be_regained_by_exec():
     """Under --caps=none, executing a set-user-ID-root copy of the probe
     (directly, and from a shell) gives no capability; a copy with file
@@ -318,7 +297,7 @@ def test_caps_cannot_be_regained_by_exec():
 
 # ---------------------------------------------------------------- bad lists
 
-@caps_test
+@bb.default_signal_state
 def test_caps_unknown_name():
     """An unknown name: 125, the message names it, COMMAND not started."""
     d = tmpdir(0o777)
@@ -333,7 +312,7 @@ def test_caps_unknown_name():
         assert not os.path.exists(marker), "COMMAND was started (%s)" % caps
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_empty_lists():
     """--caps= and a trailing comma: 125 with one 'invalid capability'
     line and the --help hint, COMMAND not started."""
@@ -348,7 +327,7 @@ def test_caps_empty_lists():
         assert not os.path.exists(marker), "COMMAND was started (%r)" % caps
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_non_root_refused():
     """Not root (nobody via setpriv), or root without CAP_SETPCAP: --caps
     fails before COMMAND starts, 125, with the message.  (When the tests
@@ -372,7 +351,7 @@ def test_caps_non_root_refused():
     assert r.rc == 0 and os.path.exists(marker), r
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_non_root_with_setpcap():
     """A non-root user that holds CAP_SETPCAP (ambient) may limit: COMMAND
     gets none; keeping a capability it does not hold is refused (125)."""
@@ -390,7 +369,7 @@ def test_caps_non_root_with_setpcap():
     assert rep is None, r
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_keep_capability_not_held():
     """root whose bounding set lacks cap_net_raw cannot keep it: 125 with
     the message, COMMAND not started; other names still work."""
@@ -411,7 +390,7 @@ def test_caps_keep_capability_not_held():
 
 # ---------------------------------------------------------------- warnings
 
-@caps_test
+@bb.default_signal_state
 def test_caps_warning_file_capabilities_non_root():
     """nobody runs a binary with file capabilities (setcap cap_net_raw+ep):
     exactly one warning line naming it; the kernel indeed cleared the
@@ -430,7 +409,7 @@ def test_caps_warning_file_capabilities_non_root():
     check_warning(r, rep, f, "file capabilities")
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_no_warning_file_capabilities_root():
     """root runs the same file: the kernel keeps the signal, no warning."""
     bb.require_root()
@@ -440,7 +419,7 @@ def test_caps_no_warning_file_capabilities_root():
     check_warning(r, rep, f, None)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_warning_file_capabilities_permitted_only():
     """File capabilities without the effective bit (cap_net_raw+p) run by
     nobody: the permitted set grows (warning) unless --no-new-privs stops
@@ -458,7 +437,7 @@ def test_caps_warning_file_capabilities_permitted_only():
     check_warning(r, rep, fi, None)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_warning_setuid():
     """root runs a set-user-ID file owned by nobody: "(set-user-ID)"
     warning; with --no-new-privs (or --caps) none.  root runs a
@@ -484,7 +463,7 @@ def test_caps_warning_setuid():
     check_warning(r, rep, su_root, None)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_warning_setgid():
     """root runs a set-group-ID file of group nogroup: "(set-group-ID)";
     a group set-ID bit without group execute is no set-group-ID: none;
@@ -502,7 +481,7 @@ def test_caps_warning_setgid():
     check_warning(r, rep, sg, None)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_warning_names_file_found_in_path():
     """COMMAND given as a bare name found in PATH: the warning names the
     file that is executed."""
@@ -514,7 +493,7 @@ def test_caps_warning_names_file_found_in_path():
     check_warning(r, parse_probe(r.out), f, "file capabilities")
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_no_warning_for_setuid_script():
     """The kernel ignores set-user-ID bits and file capabilities of a "#!"
     script (the interpreter is what is executed): it keeps the signal, so
@@ -545,7 +524,7 @@ def test_caps_no_warning_for_setuid_script():
     assert not problems, "\n".join(problems)
 
 
-@caps_test
+@bb.default_signal_state
 def test_caps_no_warning_on_nosuid_mount():
     """On a nosuid mount (a tmpfs in a private mount namespace, gone with
     it) the kernel ignores set-user-ID bits and file capabilities: no

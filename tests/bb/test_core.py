@@ -7,10 +7,8 @@ default, nothing blocked) unless a test sets one up on purpose, so the
 results do not depend on how the runner itself was started.  Timing is
 never asserted: conditions are polled with generous bounds.
 """
-import functools
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,27 +30,6 @@ subprocess.run(["make", "-s", "-C", bb.ROOT, "tests/helpers/sigprobe",
 
 
 # ---------------------------------------------------------------- helpers
-
-_dirs = []
-
-
-def tmpdir():
-    d = bb.tmpdir()
-    _dirs.append(d)
-    return d
-
-
-def core(fn):
-    """Decorator: removes the test's temporary directories afterwards."""
-    @functools.wraps(fn)
-    def wrapper():
-        try:
-            fn()
-        finally:
-            for d in _dirs:
-                shutil.rmtree(d, ignore_errors=True)
-            del _dirs[:]
-    return wrapper
 
 
 def clean_signals():
@@ -195,7 +172,6 @@ def marker_cmd(d):
 
 # ------------------------------------------------------ exit statuses
 
-@core
 def test_exit_status_passthrough():
     runs = {code: start(["--", "sh", "-c", "echo out; exit %d" % code])
             for code in (0, 1, 2, 127, 255)}
@@ -206,7 +182,6 @@ def test_exit_status_passthrough():
         assert r.out == "out\n", (code, r)
 
 
-@core
 def test_command_killed_by_its_own_signal():
     sigs = (signal.SIGTERM, signal.SIGKILL, signal.SIGHUP, signal.SIGINT,
             signal.SIGUSR1)
@@ -220,7 +195,6 @@ def test_command_killed_by_its_own_signal():
 
 # ------------------------------------------------------------ timeout
 
-@core
 def test_timeout_exit_124_with_message():
     cases = {"1": "1s", "0.5": "500ms", "1500ms": "1.5s"}
     runs = {t: start(["-t", t, "--", "sleep", "100"]) for t in cases}
@@ -231,7 +205,6 @@ def test_timeout_exit_124_with_message():
                             % cases[t]), (t, r)
 
 
-@core
 def test_timeout_message_duration_is_plain_decimal():
     # Just under a second, not a whole number of milliseconds.
     r = run(["-t", "999.9ms", "--", "sleep", "100"])
@@ -243,9 +216,8 @@ def test_timeout_message_duration_is_plain_decimal():
     assert abs(seconds - 0.9999) <= 0.001, r
 
 
-@core
 def test_preserve_status():
-    d = tmpdir()
+    d = bb.tmpdir()
     log3, log124 = os.path.join(d, "p3"), os.path.join(d, "p124")
     exits3 = start(["--preserve-status", "-t", "2", "--",
                     SIGPROBE, log3, "--exit-on", "TERM=3"])
@@ -267,9 +239,8 @@ def test_preserve_status():
     assert r.err == msg("timed out after 2s; stopping the run with SIGTERM"), r
 
 
-@core
 def test_term_ignoring_command_killed_after_grace():
-    d = tmpdir()
+    d = bb.tmpdir()
     log = os.path.join(d, "log")
     r = run(["-t", "2", "-k", "0.5", "--", SIGPROBE, log, "--ignore", "TERM"])
     assert r.rc == 124, r
@@ -283,13 +254,12 @@ def test_term_ignoring_command_killed_after_grace():
     bb.assert_gone([int(lines[0].split()[1])])
 
 
-@core
 def test_stop_signal_sent_once_to_each_process():
     # Three probes that log every signal and stop only for SIGKILL: COMMAND,
     # a background child in its group, and a child that left it (setsid).
     # Each gets the stop signal and SIGCONT once, then SIGKILL.  A program
     # that takes a second TERM as "quit now, skip the cleanup" relies on it.
-    d = tmpdir()
+    d = bb.tmpdir()
     logs = [os.path.join(d, n) for n in ("cmd", "bg", "sess")]
     p = start(["-k", "1", "--", "sh", "-c", "'%s' '%s' & setsid '%s' '%s' & exec '%s' '%s'"
                % (SIGPROBE, logs[1], SIGPROBE, logs[2], SIGPROBE, logs[0])])
@@ -307,9 +277,8 @@ def test_stop_signal_sent_once_to_each_process():
     bb.assert_gone(pids)
 
 
-@core
 def test_kill_after_zero_and_signal_kill_kill_at_once():
-    d = tmpdir()
+    d = bb.tmpdir()
     logs = [os.path.join(d, "k0"), os.path.join(d, "sk")]
     runs = [start(["-t", "2", "-k", "0", "--", SIGPROBE, logs[0]]),
             start(["-t", "2", "-s", "KILL", "--", SIGPROBE, logs[1]])]
@@ -323,9 +292,8 @@ def test_kill_after_zero_and_signal_kill_kill_at_once():
         bb.assert_gone([int(lines[0].split()[1])])
 
 
-@core
 def test_stop_signal_int_by_name_number_and_lowercase():
-    d = tmpdir()
+    d = bb.tmpdir()
     logs = {v: os.path.join(d, "log%d" % i)
             for i, v in enumerate(("INT", "2", "sigint"))}
     by_timeout = start(["-t", "2", "-s", "INT", "--",
@@ -351,12 +319,11 @@ def test_stop_signal_int_by_name_number_and_lowercase():
 
 # -------------------------------------------------------- cancel
 
-@core
 def test_cancel_signals_stop_the_whole_tree():
     sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
     runs = []
     for s in sigs:
-        d = tmpdir()
+        d = bb.tmpdir()
         runs.append((s, d, start(["--"] + TREE + [d])))
     for s, d, p in runs:
         pids = wait_tree(d)
@@ -368,9 +335,8 @@ def test_cancel_signals_stop_the_whole_tree():
         bb.assert_gone(list(pids.values()) + [sup])
 
 
-@core
 def test_second_term_while_stopping_kills_at_once():
-    d = tmpdir()
+    d = bb.tmpdir()
     l1, l2 = os.path.join(d, "l1"), os.path.join(d, "l2")
     script = ("trap '' TERM; '%s' '%s' --ignore TERM & '%s' '%s' --ignore TERM; wait"
               % (SIGPROBE, l1, SIGPROBE, l2))
@@ -390,11 +356,10 @@ def test_second_term_while_stopping_kills_at_once():
     bb.assert_gone(pids)
 
 
-@core
 def test_term_to_front_and_supervisor_at_once_counts_once():
     # "pkill supervise": the same TERM reaches the supervisor directly and
     # through the front; that is one cancel, not a second one.
-    d = tmpdir()
+    d = bb.tmpdir()
     log = os.path.join(d, "log")
     p = start(["-k", "0.5", "--", SIGPROBE, log, "--ignore", "TERM"])
     wait_ready(log)
@@ -409,9 +374,8 @@ def test_term_to_front_and_supervisor_at_once_counts_once():
                      msg("grace of 500ms over; sending SIGKILL to 1 process")), r
 
 
-@core
 def test_timeout_stops_setsid_grandchild_and_double_forked_daemon():
-    d = tmpdir()
+    d = bb.tmpdir()
     p = start(["-t", "4", "--"] + TREE + [d])
     pids = wait_tree(d)
     sup = bb.supervisor_of(p.pid)
@@ -426,9 +390,8 @@ def test_timeout_stops_setsid_grandchild_and_double_forked_daemon():
     bb.assert_gone(list(pids.values()))
 
 
-@core
 def test_leftovers_stopped_after_command_exits():
-    d = tmpdir()
+    d = bb.tmpdir()
     r = run(["--"] + TREE + [d, "5"])
     assert r.rc == 5, r
     assert r.err == msg("command exited; stopping 3 leftover processes with SIGTERM"), r
@@ -442,12 +405,11 @@ def main_thread_gone(pid):
             and bb.alive(pid))
 
 
-@core
 def test_process_whose_main_thread_exited_is_stopped_on_cancel():
     """A process of the run (outside COMMAND's group) lives on in a thread
     after its main thread exits; /proc shows it as a zombie, but it must be
     stopped like any process."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "pid")
     script = "setsid '%s' '%s' & exec sleep 1000" % (LONE, f)
     p = start(["--", "sh", "-c", script])
@@ -460,9 +422,8 @@ def test_process_whose_main_thread_exited_is_stopped_on_cancel():
     bb.assert_gone([pid])
 
 
-@core
 def test_leftover_whose_main_thread_exited_is_stopped():
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "pid")
     script = ("'%s' '%s' & until [ -s '%s' ] && grep -q '^State:.Z' /proc/$!/status; "
               "do sleep 0.01; done; exit 3" % (LONE, f, f))
@@ -473,9 +434,8 @@ def test_leftover_whose_main_thread_exited_is_stopped():
     bb.assert_gone([pid])
 
 
-@core
 def test_term_ignoring_leftover_killed_after_grace():
-    d = tmpdir()
+    d = bb.tmpdir()
     log = os.path.join(d, "log")
     script = ("'%s' '%s' --ignore TERM & "
               "until grep -q ready '%s' 2>/dev/null; do sleep 0.02; done; exit 4"
@@ -495,7 +455,7 @@ def test_term_ignoring_leftover_killed_after_grace():
 def check_orphans_reaped(cmd):
     """Runs cmd, which forks 2000 orphans, prints "done" and waits for
     end of file on its stdin; checks that every orphan is reaped."""
-    d = tmpdir()
+    d = bb.tmpdir()
     out = os.path.join(d, "out")
     with open(out, "w") as f:
         p = start(["--"] + cmd, stdin=subprocess.PIPE, stdout=f)
@@ -519,13 +479,11 @@ def check_orphans_reaped(cmd):
     assert my_zombies() == [], "zombies passed on to the caller: %s" % my_zombies()
 
 
-@core
 @bb.time_limit(300)
 def test_2000_double_forked_orphans_reaped():
     check_orphans_reaped([ORPHANS, "2000"])
 
 
-@core
 @bb.time_limit(300)
 def test_2000_background_trues_orphaned_by_a_shell_loop_reaped():
     check_orphans_reaped(["sh", "-c", "i=0; while [ $i -lt 2000 ]; do (true &); "
@@ -534,9 +492,8 @@ def test_2000_background_trues_orphaned_by_a_shell_loop_reaped():
 
 # ------------------------------------------------- other signals
 
-@core
 def test_usr1_usr2_winch_forwarded_to_command_group():
-    d = tmpdir()
+    d = bb.tmpdir()
     l1, l2 = os.path.join(d, "l1"), os.path.join(d, "l2")
     p = start(["--", "sh", "-c",
                "'%s' '%s' --exit-on TERM=0 & exec '%s' '%s' --exit-on TERM=0"
@@ -559,9 +516,8 @@ def test_usr1_usr2_winch_forwarded_to_command_group():
                                       "SIGTERM"], bb.read(log)
 
 
-@core
 def test_external_sigalrm_times_out():
-    d = tmpdir()
+    d = bb.tmpdir()
     log = os.path.join(d, "log")
     p = start(["--", SIGPROBE, log, "--exit-on", "TERM=0"])
     wait_ready(log)
@@ -577,20 +533,17 @@ def test_external_sigalrm_times_out():
 
 # ------------------------------------------- inherited signal state
 
-@core
 def test_inherited_ignored_sigpipe_kept_by_command():
     st = probe_status(lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
     assert st["SigIgn"] & bit(signal.SIGPIPE), st
 
 
-@core
 def test_default_sigpipe_stays_default_in_command():
     st = probe_status()
     # supervise ignores SIGPIPE for itself; COMMAND must not inherit that.
     assert st["SigIgn"] == 0, "SigIgn %x" % st["SigIgn"]
 
 
-@core
 def test_inherited_blocked_sigalrm_still_times_out():
     def block():
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
@@ -599,7 +552,6 @@ def test_inherited_blocked_sigalrm_still_times_out():
     assert r.err == msg("timed out after 1s; stopping the run with SIGTERM"), r
 
 
-@core
 def test_inherited_blocked_sigusr1_kept_own_blocked_signals_not_leaked():
     st = probe_status(lambda: signal.pthread_sigmask(signal.SIG_BLOCK,
                                                      [signal.SIGUSR1]))
@@ -612,7 +564,6 @@ def test_inherited_blocked_sigusr1_kept_own_blocked_signals_not_leaked():
     assert st["SigIgn"] == 0 and st["SigPnd"] == 0 and st["ShdPnd"] == 0, st
 
 
-@core
 def test_inherited_ignored_sigchld():
     def ign():
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -622,7 +573,7 @@ def test_inherited_ignored_sigchld():
     st = probe_status(ign)
     assert st["SigIgn"] == bit(signal.SIGCHLD), "SigIgn %x" % st["SigIgn"]
     # The tree is still stopped and reaped.
-    d = tmpdir()
+    d = bb.tmpdir()
     pidfile = os.path.join(d, "pids")
     r = run(["-t", "2", "--", "sh", "-c",
              "echo $$ > '%s'; sleep 100 & echo $! >> '%s'; wait" % (pidfile, pidfile)],
@@ -633,11 +584,10 @@ def test_inherited_ignored_sigchld():
     bb.assert_gone(bb.pids_in(pidfile))
 
 
-@core
 def test_inherited_ignored_sigint_does_not_cancel():
     def ign():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    d = tmpdir()
+    d = bb.tmpdir()
     log = os.path.join(d, "log")
     p = start(["--", SIGPROBE, log, "--exit-on", "TERM=0"], setup=ign)
     wait_ready(log)
@@ -658,9 +608,8 @@ def test_inherited_ignored_sigint_does_not_cancel():
     assert st["SigIgn"] == bit(signal.SIGINT), "SigIgn %x" % st["SigIgn"]
 
 
-@core
 def test_inherited_child_not_mistaken_for_command():
-    d = tmpdir()
+    d = bb.tmpdir()
     child = os.path.join(d, "child")
     done = os.path.join(d, "done")
     # COMMAND outlives the inherited child: it ends only once that child
@@ -675,7 +624,7 @@ def test_inherited_child_not_mistaken_for_command():
     assert os.path.exists(done)
 
     # An inherited child that outlives the run is not part of it: left alone.
-    d = tmpdir()
+    d = bb.tmpdir()
     child = os.path.join(d, "child")
     p = start([d, "60", bb.SUPERVISE, "--", "sh", "-c",
                "while [ ! -s '%s' ]; do sleep 0.02; done; exit 3" % child],
@@ -692,9 +641,8 @@ def test_inherited_child_not_mistaken_for_command():
 
 # --------------------------------------------------- exec failures
 
-@core
 def test_exec_failures():
-    d = tmpdir()
+    d = bb.tmpdir()
     with open(os.path.join(d, "x"), "w") as f:
         f.write("#!/bin/sh\ntouch '%s/marker'\n" % d)
     os.chmod(os.path.join(d, "x"), 0o644)
@@ -716,9 +664,8 @@ def test_exec_failures():
 
 # ---------------------------------------------------- usage errors
 
-@core
 def test_usage_errors():
-    d = tmpdir()
+    d = bb.tmpdir()
     cmd = marker_cmd(d)
     cases = []
     for v in ("abc", "-1", "1e3", "5x", "", " 1", "1 ", "+1", ".", "1.2.3", "0x10"):
@@ -763,7 +710,6 @@ def test_usage_errors():
     assert not bad, "\n".join(repr(b) for b in bad)
 
 
-@core
 def test_valid_and_huge_durations():
     # Accepted forms; 0 is no timeout.
     runs = [start(args + ["--", "sh", "-c", "sleep 1; exit 3"]) for args in (
@@ -781,7 +727,6 @@ def test_valid_and_huge_durations():
         assert r.err == "", (p.args, r)
 
 
-@core
 def test_command_arguments_arrive_untouched():
     r = run(["sh", "-c", 'echo "$@"', "sh", "-t", "5"])
     assert (r.rc, r.out, r.err) == (0, "-t 5\n", ""), r
@@ -794,7 +739,6 @@ def test_command_arguments_arrive_untouched():
     assert r.err.startswith("sleep:") and "supervise" not in r.err, r
 
 
-@core
 def test_help_and_version():
     for opt in ("--help", "-h"):
         r = run([opt])
@@ -810,11 +754,10 @@ def test_help_and_version():
         assert (r.rc, r.out, r.err) == (0, "supervise 0.1.0\n", ""), r
 
 
-@core
 def test_quiet_silences_messages_not_errors():
     r = run(["-q", "-t", "1", "--", "sleep", "100"])
     assert (r.rc, r.err) == (124, ""), r
-    d = tmpdir()
+    d = bb.tmpdir()
     r = run(["-q", "--", "nosuch"], cwd=d)
     assert r.rc == 127, r
     assert r.err == "supervise: cannot run 'nosuch': No such file or directory\n", r
@@ -829,7 +772,6 @@ def test_quiet_silences_messages_not_errors():
     assert (r.rc, r.err) == (143, ""), r
 
 
-@core
 def test_verbose_messages():
     r = run(["-v", "--", "sh", "-c", "echo $$; exit 3"])
     assert r.rc == 3, r
@@ -844,26 +786,25 @@ def test_verbose_messages():
 
 # ------------------------------------------------- odd environments
 
-@core
 def test_stderr_broken_or_closed():
     def script(pf):
         return ("echo $$ > '%s'; readlink /proc/$$/fd/2 > '%s.fd2'; "
                 "sleep 100 & echo $! >> '%s'; sleep 100" % (pf, pf, pf))
     runs = []
 
-    pf = os.path.join(tmpdir(), "pids")
+    pf = os.path.join(bb.tmpdir(), "pids")
     rfd, wfd = os.pipe()
     os.close(rfd)
     runs.append(("broken pipe", pf, start(["-t", "2", "--", "sh", "-c", script(pf)],
                                           stdout=subprocess.DEVNULL, stderr=wfd)))
     os.close(wfd)
 
-    pf = os.path.join(tmpdir(), "pids")
+    pf = os.path.join(bb.tmpdir(), "pids")
     runs.append(("fd 2 closed", pf, start(["-t", "2", "--", "sh", "-c", script(pf)],
                                           setup=lambda: os.close(2),
                                           stdout=subprocess.DEVNULL, stderr=None)))
 
-    pf = os.path.join(tmpdir(), "pids")
+    pf = os.path.join(bb.tmpdir(), "pids")
     runs.append(("sh 2>&-", pf, start(
         ["-c", 'exec "$@" 2>&-', "sh", bb.SUPERVISE, "-t", "2", "--",
          "sh", "-c", script(pf)], prog=["sh"], stdout=subprocess.DEVNULL, stderr=None)))
@@ -895,7 +836,6 @@ def require_pidns():
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 
 
-@core
 def test_as_pid1_of_a_pid_namespace():
     require_pidns()
     r = run([bb.SUPERVISE, "-t", "1", "--", "sh", "-c", "sleep 100 & sleep 100"],
@@ -920,7 +860,6 @@ def test_as_pid1_of_a_pid_namespace():
     bb.assert_gone(pids + front)
 
 
-@core
 def test_parent_is_pid1_of_a_pid_namespace():
     require_pidns()
     r = run(["sh", "-c", "'%s' -- true; exit $?" % bb.SUPERVISE], prog=UNSHARE)

@@ -9,11 +9,9 @@ least as long as it was made to wait).
 """
 import datetime
 import fcntl
-import functools
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import stat
@@ -46,28 +44,6 @@ TD_WAIT = ('echo "%s-td-start $(date +%%s.%%N)" >> log; '
 
 
 # ---------------------------------------------------------------- helpers
-
-_dirs = []
-
-
-def tmpdir(shared=False):
-    """A temporary directory; with shared, one every user can reach."""
-    d = bb.shared_tmpdir() if shared else bb.tmpdir()
-    _dirs.append(d)
-    return d
-
-
-def locks(fn):
-    """Decorator: removes the test's temporary directories afterwards."""
-    @functools.wraps(fn)
-    def wrapper():
-        try:
-            fn()
-        finally:
-            for d in _dirs:
-                shutil.rmtree(d, ignore_errors=True)
-            del _dirs[:]
-    return wrapper
 
 
 class Run:
@@ -307,9 +283,8 @@ LIST_FDS = 'for f in /proc/$$/fd/*; do readlink "$f" || :; done > %s'
 
 # ------------------------------------------------ waiting and the holder line
 
-@locks
 def test_locks_second_waits_for_first_and_its_teardown():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk, ["--teardown-on=always",
                             "-T", 'echo "A-td-start $(date +%s.%N)" >> log; sleep 1; '
@@ -328,9 +303,8 @@ def test_locks_second_waits_for_first_and_its_teardown():
     assert lines(b.err()) == [m.group(0)], b.err()
 
 
-@locks
 def test_locks_different_locks_run_in_parallel():
-    d = tmpdir()
+    d = bb.tmpdir()
     # Each COMMAND marks that it runs, then waits (bounded) for the other's
     # mark: both exit 0 only if both ran at the same time.
     both = ('touch "run-$1"; i=0; while [ ! -e "run-$2" ]; do '
@@ -342,9 +316,8 @@ def test_locks_different_locks_run_in_parallel():
     assert a.err() == "" and b.err() == "", (a.err(), b.err())
 
 
-@locks
 def test_locks_lock_wait_zero_gives_up():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     # -w as the user wrote it, whichever spelling of the option.
@@ -364,9 +337,8 @@ def test_locks_lock_wait_zero_gives_up():
     assert a.wait() == 0, a.err()
 
 
-@locks
 def test_locks_lock_wait_short_gives_up():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     for opt, w in ((["-w", "0.5"], "0.5"), (["--lock-wait=500ms"], "500ms"),
@@ -390,9 +362,8 @@ def test_locks_lock_wait_short_gives_up():
     assert a.wait() == 0, a.err()
 
 
-@locks
 def test_locks_lock_wait_long_enough_takes_the_lock():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     b = Run(d, "B", ["-w", "60", "-l", lk, "sh", "-c", MARK, "sh", "B"])
@@ -402,9 +373,8 @@ def test_locks_lock_wait_long_enough_takes_the_lock():
     assert_before(d, "A-end", "B-start")
 
 
-@locks
 def test_locks_quiet_still_prints_first_waiting_line():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     b = Run(d, "B", ["-q", "-l", lk, "sh", "-c", MARK, "sh", "B"])
@@ -423,9 +393,8 @@ def test_locks_quiet_still_prints_first_waiting_line():
 
 
 @bb.time_limit(100)
-@locks
 def test_locks_waiting_line_repeats_every_30s_unless_quiet():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     b = Run(d, "B", ["-l", lk, "true"])
@@ -443,9 +412,8 @@ def test_locks_waiting_line_repeats_every_30s_unless_quiet():
     assert all(rx.fullmatch(x) for x in lines(b.err())), b.err()
 
 
-@locks
 def test_locks_verbose_says_how_long_the_wait_took():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     r = run(d, ["-v", "-l", lk, "true"])
     assert r.rc == 0, r
@@ -463,9 +431,8 @@ def test_locks_verbose_says_how_long_the_wait_took():
     assert secs >= 1.0, b.err()
 
 
-@locks
 def test_locks_foreign_holder_named_and_foreign_content_kept():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     junk = ("not a supervise record\n" * 200)
     with open(lk, "w") as f:
@@ -526,9 +493,8 @@ def gave_up_line(path, who):
         re.escape(path), who)
 
 
-@locks
 def test_locks_flock_holder_named_from_the_kernel():
-    d = tmpdir()
+    d = bb.tmpdir()
     t0 = time.time()
     f, argv = flock_holder(d, "F")
     t1 = time.time()
@@ -550,9 +516,8 @@ def test_locks_flock_holder_named_from_the_kernel():
     assert not os.path.exists(os.path.join(d, "marker"))
 
 
-@locks
 def test_locks_long_holder_command_line_is_cut_with_an_ellipsis():
-    d = tmpdir()
+    d = bb.tmpdir()
     # flock -w 600 lk -c SCRIPT: the script is long, its words short.
     f, argv = flock_holder(d, "F", ["-w", "600"])
     long_argv = argv[:-1] + [argv[-1] + "; : " + " ".join(["word"] * 40)]
@@ -574,14 +539,13 @@ def test_locks_long_holder_command_line_is_cut_with_an_ellipsis():
     assert f.wait(timeout=20) == 0
 
 
-@locks
 def test_locks_holder_that_left_the_lock_to_its_descriptor():
     # The shell idiom: "exec 9>>lk; flock 9": the flock process that took
     # the lock is gone, /proc/locks still names it; the shell (here, the
     # sleep it became) holds the lock through its descriptor 9.
     if not os.path.exists(FLOCK):
         raise bb.Skip("no %s" % FLOCK)
-    d = tmpdir()
+    d = bb.tmpdir()
     sh = subprocess.Popen(["sh", "-c", 'exec 9>>lk; %s 9 && touch held && exec sleep 1000' % FLOCK],
                           cwd=d, stdin=subprocess.DEVNULL)
     try:
@@ -596,9 +560,8 @@ def test_locks_holder_that_left_the_lock_to_its_descriptor():
         sh.wait()
 
 
-@locks
 def test_locks_shared_holders_are_counted():
-    d = tmpdir()
+    d = bb.tmpdir()
     f1, argv1 = flock_holder(d, "F1", ["-s"])
     f2, argv2 = flock_holder(d, "F2", ["-s"])
     try:
@@ -614,9 +577,8 @@ def test_locks_shared_holders_are_counted():
     assert f1.wait(timeout=20) == 0 and f2.wait(timeout=20) == 0
 
 
-@locks
 def test_locks_record_of_a_killed_holder_is_never_shown():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     sup = bb.supervisor_of(a.pid)
@@ -639,9 +601,8 @@ def test_locks_record_of_a_killed_holder_is_never_shown():
     assert f.wait(timeout=20) == 0
 
 
-@locks
 def test_locks_hand_written_records_are_checked_against_the_kernel():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     now = int(time.time())
     sleeper = subprocess.Popen(["sleep", "1000"], stdin=subprocess.DEVNULL)
@@ -696,12 +657,11 @@ def test_locks_hand_written_records_are_checked_against_the_kernel():
         sleeper.wait()
 
 
-@locks
 def test_locks_unknown_holder_is_said_plainly():
     # The process that took the lock exits; the lock lives on in this
     # test's descriptor.  Seen as another user, whose processes' descriptors
     # are out of sight, nothing names the holder.
-    d = tmpdir(shared=True)
+    d = bb.tmpdir(shared=True)
     lk = os.path.join(d, "lk")
     fd = os.open(lk, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -727,9 +687,8 @@ def test_locks_unknown_holder_is_said_plainly():
         os.close(fd)
 
 
-@locks
 def test_locks_since_is_a_date_time_and_zone_honouring_tz():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     since = int(bb.read(lk).split("\nsince ")[1].split("\n")[0])
@@ -746,9 +705,8 @@ def test_locks_since_is_a_date_time_and_zone_honouring_tz():
 
 # ------------------------------------------------------------ the record
 
-@locks
 def test_locks_holder_record_written():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     t0 = time.time()
     r = Run(d, "A", ["-l", lk, "--", "sh", "-c", ":", "x\ty", "caf\u00e9", "a\nb"])
@@ -773,9 +731,8 @@ def test_locks_holder_record_written():
     assert a.wait() == 0, a.err()
 
 
-@locks
 def test_locks_missing_lock_file_created_0644():
-    d = tmpdir()
+    d = bb.tmpdir()
     for mask in (0, 0o022):
         old = os.umask(mask)
         try:
@@ -796,9 +753,8 @@ def test_locks_missing_lock_file_created_0644():
 
 # ------------------------------------------------------- refused lock paths
 
-@locks
 def test_locks_symlink_refused():
-    d = tmpdir()
+    d = bb.tmpdir()
     target = os.path.join(d, "precious")
     with open(target, "w") as f:
         f.write("precious data\n")
@@ -829,9 +785,8 @@ def test_locks_symlink_refused():
     assert os.path.isfile(os.path.join(d, "viadir"))
 
 
-@locks
 def test_locks_non_regular_refused():
-    d = tmpdir()
+    d = bb.tmpdir()
     sub = os.path.join(d, "sub")
     os.mkdir(sub)
     fifo = os.path.join(d, "fifo")
@@ -851,9 +806,8 @@ def test_locks_non_regular_refused():
     assert os.listdir(sub) == []
 
 
-@locks
 def test_locks_missing_directory():
-    d = tmpdir()
+    d = bb.tmpdir()
     for path in (os.path.join(d, "nodir", "x"), "nodir/x", os.path.join(d, "a", "b", "c")):
         r = run(d, ["-l", path, "--teardown-on=always", "-T", "touch td-marker",
                     "touch", "marker"])
@@ -868,14 +822,13 @@ def _as_other_user():
     unprivileged user, from a copy that user can reach (the checkout may
     be in a home directory of mode 700)."""
     if os.geteuid() == 0:
-        sup, = bb.stage(tmpdir(shared=True), bb.SUPERVISE)
+        sup, = bb.stage(bb.tmpdir(shared=True), bb.SUPERVISE)
         return dict(user=65534, group=65534, extra_groups=[], sup=sup)
     return {}
 
 
-@locks
 def test_locks_unreadable_or_uncreatable_is_an_error_readonly_is_fine():
-    d = tmpdir(shared=True)
+    d = bb.tmpdir(shared=True)
     kw = _as_other_user()
     # Unreadable file: a clear error, never a run without the lock.
     closed = os.path.join(d, "closed")
@@ -920,9 +873,8 @@ def test_locks_unreadable_or_uncreatable_is_an_error_readonly_is_fine():
     assert lock_is_free(shared)
 
 
-@locks
 def test_locks_too_many_locks():
-    d = tmpdir()
+    d = bb.tmpdir()
     args = []
     for i in range(65):
         args += ["-l", os.path.join(d, "l%02d" % i)]
@@ -938,9 +890,8 @@ def test_locks_too_many_locks():
         assert lock_is_free(os.path.join(d, "l%02d" % i))
 
 
-@locks
 def test_locks_bad_lock_wait_is_a_usage_error():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
 
     def check(args, line):
@@ -959,9 +910,8 @@ def test_locks_bad_lock_wait_is_a_usage_error():
 
 # ------------------------------------------------- same lock, other names
 
-@locks
 def test_locks_relative_and_absolute_paths_are_one_lock():
-    d = tmpdir()
+    d = bb.tmpdir()
     os.mkdir(os.path.join(d, "sub"))
     os.symlink(d, os.path.join(d, "dirlink"))
     lk = os.path.join(d, "lk")
@@ -984,12 +934,11 @@ def test_locks_relative_and_absolute_paths_are_one_lock():
     assert os.path.exists(os.path.join(d, "marker"))
 
 
-@locks
 def test_locks_order_ignores_a_leading_double_slash():
     """Locks are taken in the order of their absolute paths, however they
     are named: "//dir/b" sorts as "/dir/b", after "/dir/a" (musl's
     realpath() keeps a leading "//", glibc's does not)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     la, lb = os.path.join(d, "a"), os.path.join(d, "b")
     open(lb, "w").close()
     a = holder(d, "A", la)
@@ -1006,9 +955,8 @@ def test_locks_order_ignores_a_leading_double_slash():
 
 # ------------------------------------------------------- giving up, cancel
 
-@locks
 def test_locks_cancel_while_waiting():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     waiting = {}
@@ -1033,14 +981,13 @@ def test_locks_cancel_while_waiting():
     assert lock_is_free(lk)
 
 
-@locks
 def test_locks_cancel_arriving_with_the_lock_is_not_lost():
     # The cancel and the lock's release arrive together: the front is
     # stopped (SIGSTOP) while it waits, the holder releases the lock (the
     # front's helper takes it and exits), SIGTERM is sent, then SIGCONT.
     # SIGTERM came before COMMAND could start: cancelled, exit 143,
     # COMMAND not started, no teardown -- not a run that ignores it.
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     b = Run(d, "B", ["-l", lk, "--teardown-on=always", "-T", "touch td-marker",
@@ -1066,9 +1013,8 @@ def test_locks_cancel_arriving_with_the_lock_is_not_lost():
     assert lock_is_free(lk)
 
 
-@locks
 def test_locks_sigkill_to_waiting_front_leaves_no_waiter():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     b = Run(d, "B", ["-l", lk, "touch", "marker"])
@@ -1130,9 +1076,8 @@ def _status_of_orphan(pid, timeout=20):
     return os.WEXITSTATUS(st)
 
 
-@locks
 def test_locks_parent_death_while_waiting():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     sh, front, errpath = _waiting_child_of_shell(d, "B", lk, a)
@@ -1160,9 +1105,8 @@ def test_locks_parent_death_while_waiting():
     assert not os.path.exists(os.path.join(d, "td-B"))
 
 
-@locks
 def test_locks_timeout_not_consumed_by_the_wait():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     b = Run(d, "B", ["-t", "1", "-l", lk, "sh", "-c", "sleep 0.5; " + MARK, "sh", "B"])
@@ -1179,9 +1123,8 @@ def test_locks_timeout_not_consumed_by_the_wait():
 
 # ------------------------------------------------ inheritance and escapes
 
-@locks
 def test_locks_daemonised_grandchild_does_not_keep_the_lock():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     script = (LIST_FDS % "cmd.fds" + "; "
               "setsid sh -c '" + LIST_FDS % "daemon.fds" + "; echo $$ > daemon.pid; "
@@ -1208,12 +1151,11 @@ def test_locks_daemonised_grandchild_does_not_keep_the_lock():
         assert not bad, "%s has the lock file open: %s" % (name, fds)
 
 
-@locks
 def test_locks_surviving_daemon_holds_no_lock_fd():
     # A daemon that ignores SIGTERM outlives COMMAND (supervise's stop is
     # in its grace): seen from outside, it has no descriptor of the lock;
     # supervise keeps the lock until the daemon is gone.
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     script = ("setsid sh -c 'trap \"\" TERM; echo $$ > daemon.pid; "
               "while [ ! -e go-daemon ]; do sleep 0.05; done' & "
@@ -1240,11 +1182,10 @@ def test_locks_surviving_daemon_holds_no_lock_fd():
     assert lock_is_free(lk)
 
 
-@locks
 def test_locks_with_standard_descriptors_closed():
     # Started with 0, 1 and 2 closed: the lock must not take one of those
     # numbers (COMMAND would get it as its stdin/stdout).
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     script = (LIST_FDS % "cmd.fds" + '; touch started; '
               'while [ ! -e go ]; do sleep 0.02; done')
@@ -1277,9 +1218,8 @@ def _assert_still_held(d, lk):
     assert not os.path.exists(os.path.join(d, "marker-early"))
 
 
-@locks
 def test_locks_front_sigkilled_in_teardown_lock_held_until_it_ends():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = _teardown_run(d, "A", lk, ["sh", "-c", MARK, "sh", "A"])
     wait_logged(d, "A-td-start")
@@ -1302,9 +1242,8 @@ def test_locks_front_sigkilled_in_teardown_lock_held_until_it_ends():
     assert_before(d, "A-td-end", "B-start")
 
 
-@locks
 def test_locks_supervisor_sigkilled_front_tears_down_before_release():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = _teardown_run(d, "A", lk, ["-k", "2", "sh", "-c", MARK + "; exec sleep 60", "sh", "A"])
     wait_logged(d, "A-start")
@@ -1323,9 +1262,8 @@ def test_locks_supervisor_sigkilled_front_tears_down_before_release():
     assert_before(d, "A-td-end", "B-start")
 
 
-@locks
 def test_locks_supervisor_sigkilled_in_teardown_lock_held_until_it_ends():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = _teardown_run(d, "A", lk, ["sh", "-c", MARK, "sh", "A"])
     wait_logged(d, "A-td-start")
@@ -1346,9 +1284,8 @@ def test_locks_supervisor_sigkilled_in_teardown_lock_held_until_it_ends():
     assert_before(d, "A-td-end", "B-start")
 
 
-@locks
 def test_locks_freed_when_front_and_supervisor_both_sigkilled():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     sup = bb.supervisor_of(a.pid)
@@ -1365,9 +1302,8 @@ def test_locks_freed_when_front_and_supervisor_both_sigkilled():
     assert lock_is_free(lk)
 
 
-@locks
 def test_locks_foreground_mode():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk, ["--foreground"])
     r = run(d, ["--foreground", "-w", "0", "-l", lk, "touch", "marker"])
@@ -1382,9 +1318,8 @@ def test_locks_foreground_mode():
 
 # ------------------------------------------------------------ more cases
 
-@locks
 def test_locks_give_up_on_second_lock_releases_the_first():
-    d = tmpdir()
+    d = bb.tmpdir()
     la, lb = os.path.join(d, "a"), os.path.join(d, "b")
     h = holder(d, "H", lb)
     r = run(d, ["-w", "0.5", "-l", lb, "-l", la, "--teardown-on=always", "-T", "touch td-marker",
@@ -1406,9 +1341,8 @@ def test_locks_give_up_on_second_lock_releases_the_first():
     assert not os.path.exists(os.path.join(d, "marker"))
 
 
-@locks
 def test_locks_path_replaced_by_symlink_while_waiting():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     target = os.path.join(d, "target")
     with open(target, "w") as f:
@@ -1426,10 +1360,9 @@ def test_locks_path_replaced_by_symlink_while_waiting():
     assert not os.path.exists(os.path.join(d, "marker"))
 
 
-@locks
 def test_locks_group_sigterm_while_waiting():
     # A CI runner that signals the step's whole process group.
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     b = Run(d, "B", ["-l", lk, "--teardown-on=always", "-T", "touch td-marker",
@@ -1447,10 +1380,9 @@ def test_locks_group_sigterm_while_waiting():
     assert not os.path.exists(os.path.join(d, "td-marker"))
 
 
-@locks
 def test_locks_signal_ignored_at_start_stays_ignored_while_waiting():
     # A background job of a shell starts with SIGINT ignored.
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     a = holder(d, "A", lk)
     b = Run(d, "B", ["-l", lk, "sh", "-c", MARK, "sh", "B"],
@@ -1464,13 +1396,12 @@ def test_locks_signal_ignored_at_start_stays_ignored_while_waiting():
     assert_before(d, "A-end", "B-start")
 
 
-@locks
 def test_locks_readable_file_on_read_only_mount():
     # A lock directory mounted read-only (a container's ":ro" volume): the
     # lock needs no write access (flock(1) takes it with O_RDONLY); only
     # the holder record cannot be written.  A missing file there cannot be
     # created: a clear error.
-    d = tmpdir()
+    d = bb.tmpdir()
     ro = os.path.join(d, "ro")
     os.mkdir(ro)
     lk = os.path.join(ro, "lk")
@@ -1511,9 +1442,8 @@ def test_locks_readable_file_on_read_only_mount():
 # ----------------------------------------------- contention, janitor, stress
 
 @bb.time_limit(90)
-@locks
 def test_locks_janitor_race_never_two_holders():
-    d = tmpdir()
+    d = bb.tmpdir()
     lk = os.path.join(d, "lk")
     plog = os.path.join(d, "probe.log")
     open(lk, "w").close()
@@ -1597,9 +1527,8 @@ def test_locks_janitor_race_never_two_holders():
 
 
 @bb.time_limit(90)
-@locks
 def test_locks_opposite_orders_do_not_deadlock():
-    d = tmpdir()
+    d = bb.tmpdir()
     la, lb = os.path.join(d, "A"), os.path.join(d, "B")
     loga, logb = os.path.join(d, "logA"), os.path.join(d, "logB")
     runs = []
@@ -1618,9 +1547,8 @@ def test_locks_opposite_orders_do_not_deadlock():
 
 
 @bb.time_limit(100)
-@locks
 def test_locks_stress_random_cancels():
-    d = tmpdir()
+    d = bb.tmpdir()
     seed = random.randrange(1 << 30)
     rnd = random.Random(seed)
     paths = [os.path.join(d, "lock%d" % i) for i in range(3)]

@@ -7,10 +7,8 @@ reason, COMMAND not run, no teardown, and nothing on disk changed (each
 test compares a snapshot of the whole directory, bytes, inodes and link
 targets, before and after).
 """
-import functools
 import os
 import shlex
-import shutil
 import stat
 import subprocess
 
@@ -21,29 +19,6 @@ NOT_OURS = "supervise: status file '%s' exists and is not a supervise status fil
 SYMLINK = "supervise: status file '%s' is a symbolic link; not replacing it\n"
 UNWRITABLE = "supervise: cannot write status file '%s': %s\n"
 TD_LOG = "supervise: cannot open teardown log '%s': %s\n"
-
-_dirs = []
-
-
-def tmpdir(shared=False):
-    d = bb.shared_tmpdir() if shared else bb.tmpdir()
-    _dirs.append(d)
-    return d
-
-
-def precheck_test(fn):
-    """Decorator: temporary directories removed after the test."""
-    @functools.wraps(fn)
-    def wrapper():
-        try:
-            fn()
-        finally:
-            for d in _dirs:
-                shutil.rmtree(d, ignore_errors=True)
-            del _dirs[:]
-    wrapper.time_limit = getattr(fn, "time_limit", 120)
-    return wrapper
-
 
 def snapshot(top):
     """Everything under top: type, bytes and inode of files, link targets."""
@@ -70,7 +45,7 @@ def put(path, data):
 def a_record(d):
     """The bytes of a record from a real run (made in a directory of its
     own, so that nothing of it is left in d)."""
-    tmp = tmpdir()
+    tmp = bb.tmpdir()
     f = os.path.join(tmp, "rec.json")
     r = bb.run(["--status-file=" + f, "--", "true"])
     assert r.rc == 0 and r.err == "", r
@@ -82,7 +57,7 @@ def as_nobody():
     """Keywords for sup(): supervise as nobody from a copy nobody can
     reach, when we are root; nothing otherwise."""
     if os.geteuid() == 0:
-        sup, = bb.stage(tmpdir(shared=True), bb.SUPERVISE)
+        sup, = bb.stage(bb.tmpdir(shared=True), bb.SUPERVISE)
         return {"sup": sup, "nobody": True}
     return {}
 
@@ -118,14 +93,13 @@ def refused(d, opts, want_err, cwd=None, **kw):
 
 # ------------------------------------------------------ the status file
 
-@precheck_test
 def test_status_file_refused_before_the_command():
     """What is at the status path is not ours (a script given by a typo,
     another program's JSON, a directory, a FIFO, a symbolic link to a
     record or to nothing), or its directory is missing: refused at start;
     the teardown log and the lock file that come later are not created."""
     def check(make, want, rel):
-        d = tmpdir()
+        d = bb.tmpdir()
         path = make(d)
         log, lock = os.path.join(d, "td.log"), os.path.join(d, "lk")
         given = os.path.relpath(path, d) if rel else path
@@ -178,13 +152,12 @@ def test_status_file_refused_before_the_command():
     ], check)
 
 
-@precheck_test
 def test_status_file_in_a_directory_we_may_not_write():
     """As a user who may not write the directory (nobody, when we are
     root): refused at start, both for a new file and over a record that
     is there; the record is left as it was."""
     kw = as_nobody()
-    d = tmpdir(shared=True)
+    d = bb.tmpdir(shared=True)
     os.chmod(d, 0o777)          # where COMMAND would leave its marker
     ro = os.path.join(d, "ro")
     os.mkdir(ro)
@@ -195,7 +168,6 @@ def test_status_file_in_a_directory_we_may_not_write():
         refused(d, ["--status-file=" + f], UNWRITABLE % (f, "Permission denied"), **kw)
 
 
-@precheck_test
 def test_read_only_mount():
     """As root, on a tmpfs remounted read-only (in a mount namespace of
     its own): access(2) would say yes, the kernel says no.  The status
@@ -203,7 +175,7 @@ def test_read_only_mount():
     refused at start with "Read-only file system"; nothing on the mount
     changed (compared inside the namespace, before it goes)."""
     bb.require_root()
-    d = tmpdir()
+    d = bb.tmpdir()
     mnt = os.path.join(d, "mnt")
     os.mkdir(mnt)
     rec = a_record(d)
@@ -243,12 +215,11 @@ def test_read_only_mount():
         assert os.listdir(mnt) == [], os.listdir(mnt)
 
 
-@precheck_test
 def test_status_file_accepted_and_replaced():
     """Nothing there, an empty file, a record of an earlier run, a record
     with a second name: replaced by the run's record (the second name
     keeps the old one: the rename only moves the first)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     other = os.path.join(d, "other-name")
     old = a_record(d)
@@ -271,14 +242,13 @@ def test_status_file_accepted_and_replaced():
     assert os.listdir(d) == [], os.listdir(d)
 
 
-@precheck_test
 def test_status_file_changed_during_the_run_is_left_alone():
     """COMMAND puts a script, or a symbolic link, at the status path: at
     the end it is checked again, left as it is and reported in one line;
     the exit status is COMMAND's; no temporary file is left.  In both
     modes (with and without --foreground)."""
     def check(mode, what, body, want):
-        d = tmpdir()
+        d = bb.tmpdir()
         f = os.path.join(d, "status.json")
         put(os.path.join(d, "target"), b"keep me\n")
         r = sup(mode + ["--status-file=" + f, "--", "sh", "-c", body + "; exit 3"], cwd=d)
@@ -303,12 +273,11 @@ def test_status_file_changed_during_the_run_is_left_alone():
 
 # ------------------------------------------------------ the teardown log
 
-@precheck_test
 def test_teardown_log_refused_before_the_command():
     """A teardown log that cannot be opened for appending: a missing
     directory, a directory, a FIFO nobody reads."""
     def check(make, reason):
-        d = tmpdir()
+        d = bb.tmpdir()
         log = make(d)
         refused(d, ["--teardown-log=" + log], TD_LOG % (log, reason))
 
@@ -330,13 +299,12 @@ def test_teardown_log_refused_before_the_command():
     ], check)
 
 
-@precheck_test
 def test_teardown_log_in_a_directory_we_may_not_write():
     """As a user who may not write the directory (nobody, when we are
     root): a new log is refused at start, and so is an existing one that
     user may not write."""
     kw = as_nobody()
-    d = tmpdir(shared=True)
+    d = bb.tmpdir(shared=True)
     os.chmod(d, 0o777)          # where COMMAND would leave its marker
     ro = os.path.join(d, "ro")
     os.mkdir(ro)
@@ -348,12 +316,11 @@ def test_teardown_log_in_a_directory_we_may_not_write():
         refused(d, ["--teardown-log=" + log], TD_LOG % (log, "Permission denied"), **kw)
 
 
-@precheck_test
 def test_teardown_log_is_appended_never_truncated():
     """What the log held is kept byte for byte, the teardown's part
     follows; through a symbolic link, the link's target is appended to
     and the link stays."""
-    d = tmpdir()
+    d = bb.tmpdir()
     old = b"an earlier run\n\x00\xff no newline at the end"
     for name in ("td.log", "link.log"):
         put(os.path.join(d, "real.log"), old)

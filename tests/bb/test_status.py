@@ -15,7 +15,6 @@ lie within the wall-clock interval around the run (with slack).
 """
 import calendar
 import fcntl
-import functools
 import os
 import re
 import shlex
@@ -51,42 +50,6 @@ def _version():
 
 
 # ---------------------------------------------------------------- helpers
-
-_dirs = []
-
-
-def tmpdir(shared=False):
-    """A temporary directory; with shared, one every user can reach."""
-    d = bb.shared_tmpdir() if shared else bb.tmpdir()
-    _dirs.append(d)
-    return d
-
-
-def _clean_signals():
-    """Default dispositions and an empty mask, whatever the runner
-    inherited, so that supervise does not inherit an ignored SIGINT."""
-    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP,
-              signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH,
-              signal.SIGCHLD):
-        signal.signal(s, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
-def status_test(fn):
-    """Decorator: clean signal state; temporary directories removed after."""
-    @functools.wraps(fn)
-    def wrapper():
-        _clean_signals()
-        try:
-            fn()
-        finally:
-            for d in _dirs:
-                subprocess.run(["chattr", "-i", d], stderr=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, check=False)
-                shutil.rmtree(d, ignore_errors=True)
-            del _dirs[:]
-    wrapper.time_limit = getattr(fn, "time_limit", 120)
-    return wrapper
 
 
 def start(d, args, err_name="err", **kw):
@@ -259,11 +222,11 @@ def sh_pid_cmd(d, body, name="cmd"):
 
 # ---------------------------------------------------------------- reason: exit
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_exit():
     """COMMAND exits 3 by itself; two uncontended locks, given relative and
     in reverse order: listed in canonical order, as given."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exit 3")
     t0 = time.time()
@@ -281,10 +244,10 @@ def test_status_reason_exit():
     assert sorted(os.listdir(d)) == ["cmd", "err", "lk-a", "lk-b", "status.json"], os.listdir(d)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_exit_killed_by_signal():
     """COMMAND kills itself with SIGKILL: reason exit, 137, nothing stopped."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "kill -KILL $$")
     t0 = time.time()
@@ -299,12 +262,12 @@ def test_status_reason_exit_killed_by_signal():
                  locks=[], t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_exit_leftovers_and_teardown():
     """COMMAND exits 0 leaving two children: they are stopped with the stop
     signal (-s HUP) and counted as leftovers; the teardown (on success)
     fails with exit 4, so supervise exits 123."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "sleep 1000 & echo $! > %s; sleep 1000 & echo $! >> %s; exit 0"
                      % (Q(os.path.join(d, "kids")), Q(os.path.join(d, "kids"))))
@@ -328,10 +291,10 @@ def test_status_reason_exit_leftovers_and_teardown():
                  locks=[], t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_exit_foreground():
     """--foreground: the one process writes the record; pid is its pid."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exit 0")
     t0 = time.time()
@@ -348,11 +311,11 @@ def test_status_reason_exit_foreground():
 
 # ---------------------------------------------------------------- reason: timeout
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_timeout_escalated_teardown_timed_out():
     """A TERM-ignoring COMMAND times out and gets SIGKILL after the grace;
     the hanging teardown is stopped at --teardown-timeout."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "trap '' TERM; while :; do sleep 0.05; done")
     td = "echo $$ > %s; sleep 1000" % Q(os.path.join(d, "td"))
@@ -374,10 +337,10 @@ def test_status_reason_timeout_escalated_teardown_timed_out():
                  locks=[], t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_timeout_plain():
     """COMMAND stops on SIGTERM: no escalation; no teardown."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exec sleep 1000")
     t0 = time.time()
@@ -396,12 +359,12 @@ def test_status_reason_timeout_plain():
     assert rec["duration_s"] >= 0.199, rec["duration_s"]
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_timeout_kill_at_once_and_preserve_status():
     """-k 0: the stop signal is SIGKILL itself (no escalation);
     --preserve-status: exit_status is COMMAND's status, reason timeout."""
     def check(opts, rc_want, killed_by):
-        d = tmpdir()
+        d = bb.tmpdir()
         f = os.path.join(d, "status.json")
         cmd = sh_pid_cmd(d, "exec sleep 1000")
         t0 = time.time()
@@ -423,10 +386,10 @@ def test_status_reason_timeout_kill_at_once_and_preserve_status():
     ], check)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_timeout_by_sigalrm():
     """An external SIGALRM is a timeout now: reason timeout, signal null."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exec sleep 1000")
     t0 = time.time()
@@ -447,11 +410,11 @@ def test_status_reason_timeout_by_sigalrm():
 
 # ---------------------------------------------------------------- reason: cancel
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_cancel():
     """SIGINT to the front: reason cancel, signal SIGINT, 130; COMMAND
     stopped with the stop signal; the teardown (default events) ran."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exec sleep 1000")
     t0 = time.time()
@@ -472,11 +435,11 @@ def test_status_reason_cancel():
                  locks=[], t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_cancel_front_killed():
     """The front is SIGKILLed: the supervisor cancels as by SIGKILL (137)
     and writes the record, with the front's pid."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exec sleep 1000")
     t0 = time.time()
@@ -495,11 +458,11 @@ def test_status_reason_cancel_front_killed():
                  teardown=None, locks=[], t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_cancel_second_signal_escalates():
     """A TERM-ignoring COMMAND; SIGHUP, then SIGHUP again in the grace:
     SIGKILL at once; reason cancel, signal SIGHUP, 129, escalated."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "trap '' TERM; exec sleep 1000")
     t0 = time.time()
@@ -521,11 +484,11 @@ def test_status_reason_cancel_second_signal_escalates():
 
 # ---------------------------------------------------------------- reason: parent-death
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_parent_death():
     """supervise's parent (a shell) is SIGKILLed: 129, reason parent-death;
     the teardown ran with reason parent-death."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exec sleep 1000")
     line = "%s --status-file=%s -k 30 -T 'exit 0' -- %s 2>%s; echo $? > %s" % (
@@ -552,11 +515,11 @@ def test_status_reason_parent_death():
                  cause={"process": sh.pid, "ancestor": False})
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_parent_death_before_start():
     """--parent-pid names a process that has already died: 129 at once,
     COMMAND never started (command_pid and command_status null)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exit 0")
     dead = bb.dead_pid()
@@ -579,7 +542,7 @@ def test_status_reason_parent_death_before_start():
 SYS_WAITID = {"x86_64": 247, "aarch64": 95}
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_parent_death_during_setup():
     """supervise's parent (a shell) dies while supervise still prepares the
     run (held there by strace's delay on its first waitid): 129, COMMAND
@@ -590,7 +553,7 @@ def test_status_reason_parent_death_during_setup():
     nr = SYS_WAITID.get(os.uname().machine)
     if nr is None:
         raise bb.Skip("no waitid number for %s" % os.uname().machine)
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "exec sleep 1000")
     # strace -D: supervise stays the shell's child, its tracer is apart.
@@ -663,12 +626,12 @@ def given_up_lock_ok(taken, given_up, min_wait):
     return check
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_lock_timeout():
     """Two locks, the second (canonical order) held elsewhere, -w 0.3: 75,
     COMMAND not started; the free lock taken first is listed with no real
     wait, the one given up on (if listed) with at least the -w wait."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     la, lb = os.path.join(d, "lk-a"), os.path.join(d, "lk-b")
     fd = os.open(lb, os.O_RDWR | os.O_CREAT, 0o644)
@@ -691,12 +654,12 @@ def test_status_reason_lock_timeout():
                  t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_lock_never_tried_not_listed():
     """Three locks, the second held elsewhere, -w 0.3: the third was never
     tried, so it must not appear in locks (a wait_s of 0 for it would
     read as "taken at once")."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     la, lb, lc = (os.path.join(d, n) for n in ("lk-a", "lk-b", "lk-c"))
     fd = os.open(lb, os.O_RDWR | os.O_CREAT, 0o644)
@@ -712,10 +675,10 @@ def test_status_lock_never_tried_not_listed():
     given_up_lock_ok([(la, small_wait)], lb, 0.299)(rec["locks"])
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_lock_timeout_no_wait():
     """-w 0 on a held lock: 75 at once, reason lock-timeout."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     lk = os.path.join(d, "lk")
     fd = os.open(lk, os.O_RDWR | os.O_CREAT, 0o644)
@@ -736,13 +699,13 @@ def test_status_reason_lock_timeout_no_wait():
                  t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_cancel_while_waiting_for_lock():
     """SIGTERM while waiting for a lock: 143, reason cancel, signal
     SIGTERM, COMMAND not started; the lock (not taken) is either not
     listed or listed with the time it was waited for (as for a
     lock-timeout)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     la = os.path.join(d, "lk-a")
     fd = os.open(la, os.O_RDWR | os.O_CREAT, 0o644)
@@ -769,11 +732,11 @@ def test_status_reason_cancel_while_waiting_for_lock():
                  t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_parent_death_while_waiting_for_lock():
     """supervise's parent dies while it waits for a lock: 129, reason
     parent-death, COMMAND not started; the lock as for a lock-timeout."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     lk = os.path.join(d, "lk")
     fd = os.open(lk, os.O_RDWR | os.O_CREAT, 0o644)
@@ -807,11 +770,11 @@ def test_status_reason_parent_death_while_waiting_for_lock():
                  cause={"process": sh.pid, "ancestor": False})
 
 
-@status_test
+@bb.default_signal_state
 def test_status_lock_wait_recorded():
     """A lock that had to be waited for: its wait_s is at least the time
     between the "waiting for lock" line and the release."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     lk = os.path.join(d, "lk")
     fd = os.open(lk, os.O_RDWR | os.O_CREAT, 0o644)
@@ -840,11 +803,11 @@ def test_status_lock_wait_recorded():
 
 # ---------------------------------------------------------------- reason: exec-failed
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_exec_failed_not_found():
     """COMMAND not found: 127, command_pid null; the teardown (on failure)
     ran."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = [os.path.join(d, "no-such-command"), "arg"]
     t0 = time.time()
@@ -860,10 +823,10 @@ def test_status_reason_exec_failed_not_found():
                  locks=[], t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_exec_failed_not_executable():
     """COMMAND found but not executable: 126."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     x = os.path.join(d, "not-executable")
     with open(x, "w") as fh:
@@ -883,11 +846,11 @@ def test_status_reason_exec_failed_not_executable():
 
 # ---------------------------------------------------------------- reason: error
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_error_supervisor_killed():
     """The supervisor is SIGKILLed: the front stops the orphan, runs the
     teardown and writes the record: reason error, 125."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     cmd = sh_pid_cmd(d, "sleep 1000 & echo $! > %s; wait" % Q(os.path.join(d, "bg")))
     t0 = time.time()
@@ -913,11 +876,11 @@ def test_status_reason_error_supervisor_killed():
                  locks=[], t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_error_supervisor_killed_during_teardown():
     """The supervisor is SIGKILLed while the teardown runs: the front lets
     the teardown finish and its record has the teardown's outcome."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     go = os.path.join(d, "go")
     cmd = sh_pid_cmd(d, "exit 0")
@@ -944,11 +907,11 @@ def test_status_reason_error_supervisor_killed_during_teardown():
                  locks=[], t_before=t0, t_after=t1)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_reason_error_setup():
     """A set-up failure after the command line was parsed (the teardown
     log cannot be opened): 125, reason error, COMMAND not started."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     log = os.path.join(d, "no-such-dir", "td.log")
     cmd = sh_pid_cmd(d, "exit 0")
@@ -967,13 +930,13 @@ def test_status_reason_error_setup():
 
 # ---------------------------------------------------------------- the file itself
 
-@status_test
+@bb.default_signal_state
 def test_status_atomic_under_reader():
     """A reader polling FILE in a tight loop while ~100 runs rewrite it
     (records of different sizes) never sees a partial or invalid object:
     every read fails with FileNotFoundError before the first write, or
     parses.  No temporary file is left behind."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     bad, seen = [], set()
     stats = {"reads": 0, "missing_after": 0}
@@ -1024,13 +987,13 @@ def test_status_atomic_under_reader():
     assert os.listdir(d) == ["status.json"], os.listdir(d)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_symlink_refused():
     """A symlink at FILE is refused at start, not replaced (the rename
     would replace the link, not the file its owner meant): 125, COMMAND
     not run; the link and its target (an existing file, or a dangling
     name) are untouched."""
-    d = tmpdir()
+    d = bb.tmpdir()
     target = os.path.join(d, "target")
     with open(target, "w") as fh:
         fh.write("keep me\n")
@@ -1065,11 +1028,11 @@ def _assert_cannot_write(r, path, reason):
     _assert_refused(r, "supervise: cannot write status file '%s': %s\n" % (path, reason))
 
 
-@status_test
+@bb.default_signal_state
 def test_status_unwritable_missing_directory():
     """The directory does not exist: refused at start (for a plain run
     and one with a timeout), COMMAND not run."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "no-such-dir", "status.json")
     marker = os.path.join(d, "marker")
     _assert_cannot_write(bb.run(["--status-file=" + f, "--", "touch", marker]),
@@ -1079,15 +1042,15 @@ def test_status_unwritable_missing_directory():
     assert os.listdir(d) == [], os.listdir(d)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_unwritable_directory_non_root():
     """A directory without write permission, as a non-root user (nobody
     via setpriv when we are root): EACCES, refused at start."""
     if os.geteuid() == 0:
         # nobody runs a copy it can reach: the checkout may be in a home
         # directory of mode 700.
-        sup, = bb.stage(tmpdir(shared=True), SUP)
-        d = tmpdir(shared=True)
+        sup, = bb.stage(bb.tmpdir(shared=True), SUP)
+        d = bb.tmpdir(shared=True)
         ro = os.path.join(d, "ro")
         os.mkdir(ro, 0o555)
         os.chmod(ro, 0o555)
@@ -1098,7 +1061,7 @@ def test_status_unwritable_directory_non_root():
                            timeout=60, cwd="/")
         r = bb.Result(p.returncode, p.stdout, p.stderr)
     else:
-        d = tmpdir()
+        d = bb.tmpdir()
         ro = os.path.join(d, "ro")
         os.mkdir(ro, 0o555)
         os.chmod(ro, 0o555)
@@ -1108,13 +1071,13 @@ def test_status_unwritable_directory_non_root():
     assert os.listdir(ro) == [], os.listdir(ro)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_unwritable_directory_root():
     """As root, a read-only bind mount (in a private mount namespace) and
     an immutable directory (chattr +i): the mode bits say yes, the kernel
     says no, and supervise asks the kernel: refused at start."""
     bb.require_root()
-    d = tmpdir()
+    d = bb.tmpdir()
     ro = os.path.join(d, "ro")
     os.mkdir(ro)
     f = os.path.join(ro, "status.json")
@@ -1145,10 +1108,10 @@ def test_status_unwritable_directory_root():
                       % p.stderr.strip())
 
 
-@status_test
+@bb.default_signal_state
 def test_status_file_is_a_directory():
     """FILE is a directory: refused at start; the directory is untouched."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     os.mkdir(f)
     with open(os.path.join(f, "inside"), "w"):
@@ -1160,12 +1123,12 @@ def test_status_file_is_a_directory():
     assert os.listdir(f) == ["inside"], os.listdir(f)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_relative_path_start_directory_renamed():
     """A relative FILE lands in the start directory even though COMMAND
     renamed that directory during the run (and nothing lands at the old
     path or in COMMAND's new place)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     a, b = os.path.join(d, "a"), os.path.join(d, "b")
     os.mkdir(a)
     r = bb.run(["--status-file=status.json", "--", "sh", "-c",
@@ -1177,13 +1140,13 @@ def test_status_relative_path_start_directory_renamed():
     assert rec["reason"] == "exit" and rec["exit_status"] == 0, rec
 
 
-@status_test
+@bb.default_signal_state
 def test_status_relative_path_start_directory_removed():
     """The start directory is removed during the run: the record cannot be
     written there; that is reported (never silent), the status unchanged,
     and nothing is written elsewhere (not in a new directory of the same
     name)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     a = os.path.join(d, "a")
     os.mkdir(a)
     r = bb.run(["--status-file=status.json", "--", "sh", "-c",
@@ -1194,12 +1157,12 @@ def test_status_relative_path_start_directory_removed():
     assert os.listdir(d) == ["a"], os.listdir(d)
 
 
-@status_test
+@bb.default_signal_state
 def test_status_strings_escaped():
     """Quotes, backslashes, control characters, DEL and invalid UTF-8 in
     COMMAND's arguments: the file is valid UTF-8 JSON and every string
     decodes to the expected text, U+FFFD for each invalid byte."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     args = [
         (b'say "hi"', 'say "hi"'),
@@ -1235,10 +1198,10 @@ def test_status_strings_escaped():
     assert rec["command"] == ["sh", "-c", "exit 0"] + [t for _, t in args], rec["command"]
 
 
-@status_test
+@bb.default_signal_state
 def test_status_usage_error_writes_nothing():
     """A usage error (and --help, --version) writes no record."""
-    d = tmpdir()
+    d = bb.tmpdir()
     f = os.path.join(d, "status.json")
     for args in (["--bogus", "--", "true"],
                  ["-t", "abc", "--", "true"],

@@ -9,12 +9,10 @@ teardown saw in its environment, so one comparison checks both.
 Timing is never asserted: conditions are polled with generous bounds.
 """
 import calendar
-import functools
 import os
 import random
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import threading
@@ -38,41 +36,6 @@ ALIVE_FN = ("alive() { s=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -c1); 
 
 
 # ---------------------------------------------------------------- helpers
-
-_dirs = []
-
-
-def tmpdir():
-    d = bb.tmpdir()
-    _dirs.append(d)
-    return d
-
-
-def _clean_signals():
-    """Every signal supervise treats specially at its default disposition
-    and nothing blocked in this (test) process, so that the supervise it
-    starts does not inherit an ignored SIGINT from however the runner was
-    started (a shell's background job, say)."""
-    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP,
-              signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH,
-              signal.SIGCHLD):
-        signal.signal(s, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
-def teardown_test(fn):
-    """Decorator: clean signal state; temporary directories removed after."""
-    @functools.wraps(fn)
-    def wrapper():
-        _clean_signals()
-        try:
-            fn()
-        finally:
-            for d in _dirs:
-                shutil.rmtree(d, ignore_errors=True)
-            del _dirs[:]
-    wrapper.time_limit = getattr(fn, "time_limit", 120)
-    return wrapper
 
 
 def record(marker):
@@ -148,9 +111,9 @@ def open_gate(d):
 
 # ------------------------------------------------- the events that run it
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_timeout():
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     p = start(d, ["-t", "0.3", "-k", "5", "-T", record(m), "--", "sleep", "1000"])
     rc = finish(p)
@@ -164,7 +127,7 @@ def test_teardown_on_timeout():
 
 
 def _cancel_by(sig, rc_expected):
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     p = start(d, ["-k", "5", "-T", record(m), "--"] + ready_cmd(d))
     wait_pid_file(os.path.join(d, "cmd"))
@@ -180,7 +143,7 @@ def _cancel_by(sig, rc_expected):
     ])
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_cancel_signals():
     bb.check_cases([
         # name, signal to the front, status
@@ -189,11 +152,11 @@ def test_teardown_on_cancel_signals():
     ], _cancel_by)
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_parent_sigkill_shell():
     """The step's shell (supervise's parent) is SIGKILLed: exactly one
     teardown, reason parent-death, status 129."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     line = "%s -k 5 -T %s -- %s 2>%s; echo $? > %s" % (
         Q(SUP), Q(record(m)), " ".join(Q(a) for a in ready_cmd(d)),
@@ -214,11 +177,11 @@ def test_teardown_on_parent_sigkill_shell():
     ])
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_parent_sigkill_python():
     """The parent is a Python process that started supervise with Popen and
     is SIGKILLed."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     r, w = os.pipe()
     mid = os.fork()
@@ -248,12 +211,12 @@ def test_teardown_on_parent_sigkill_python():
     has_line(err(d), r"supervise: teardown finished in %s \(exit 0\)" % DUR)
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_group_sigkill():
     """A runner SIGKILLs the step's whole process group (the shell and the
     front): the supervisor, in its own session, cancels and runs the
     teardown (reason cancel, its status 137)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     line = "%s -k 5 -T %s -- %s 2>%s; echo $? > %s" % (
         Q(SUP), Q(record(m)), " ".join(Q(a) for a in ready_cmd(d)),
@@ -277,12 +240,12 @@ def test_teardown_on_group_sigkill():
     assert bb.read(os.path.join(d, "status")) == ""
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_supervisor_sigkill_run_by_front():
     """The supervisor is SIGKILLed while COMMAND runs: the front stops the
     orphaned tree (a setsid'd grandchild included), then runs the teardown
     (reason cancel, SUPERVISE_EXIT_STATUS=125) and exits 125."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     orphan_f = os.path.join(d, "orphan")
     probe = os.path.join(d, "probe")
@@ -308,12 +271,12 @@ def test_teardown_on_supervisor_sigkill_run_by_front():
     ])
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_supervisor_sigkill_during_teardown():
     """The supervisor dies while its teardown runs: the front lets it finish
     (its last line is written, its output still reaches stderr), it runs
     once, and the front exits 125."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     p = start(d, ["-k", "5", "-T", gated_teardown(d, m), "--"] + ready_cmd(d))
     wait_pid_file(os.path.join(d, "cmd"))
@@ -334,7 +297,7 @@ def test_teardown_supervisor_sigkill_during_teardown():
     assert e.count("teardown started") == 1, e
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_supervisor_sigkill_keeps_deadline():
     """The front takes over a hanging teardown from a dead supervisor and
     still kills it at its (original) deadline.  On a loaded machine the
@@ -342,7 +305,7 @@ def test_teardown_supervisor_sigkill_keeps_deadline():
     SIGKILL: then the supervisor's own report is checked and the run is
     tried again."""
     for _ in range(3):
-        d = tmpdir()
+        d = bb.tmpdir()
         m = os.path.join(d, "marker")
         p = start(d, ["-k", "0.3", "--teardown-timeout=2", "-T",
                       "echo start >> %s; sleep 1000" % Q(m), "--"] + ready_cmd(d))
@@ -374,14 +337,14 @@ def test_teardown_supervisor_sigkill_keeps_deadline():
                   "could SIGKILL the supervisor: too loaded a machine")
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_supervisor_sigkill_during_stop_keeps_reason():
     """The run timed out; the supervisor is SIGKILLed while it stops the
     tree (COMMAND ignores SIGTERM, long grace): the front runs the teardown
     with the run's reason, timeout (spec: "reason = the run's reason if the
     supervisor had recorded one"), so --teardown-on=timeout runs it."""
     for events in ("timeout", None):
-        d = tmpdir()
+        d = bb.tmpdir()
         m = os.path.join(d, "marker")
         args = ["-t", "0.3", "-k", "20", "-T", record(m)]
         if events:
@@ -448,13 +411,13 @@ def _sup_kill_once(i, rng, base):
 
 
 @bb.time_limit(240)
-@teardown_test
+@bb.default_signal_state
 def test_teardown_supervisor_sigkill_at_random_moments():
     """The supervisor SIGKILLed at a random moment around the end of the run
     and the start of the teardown (--teardown-on=always): whoever runs it,
     the teardown runs exactly once and to its end, and is not reported as
     failed or timed out."""
-    base = tmpdir()
+    base = bb.tmpdir()
     seed = int(os.environ.get("SUPERVISE_STORM_SEED", str(int(time.time() * 1000))))
     master = random.Random(seed)
     problems = []
@@ -481,12 +444,12 @@ def test_teardown_supervisor_sigkill_at_random_moments():
         seed, len(problems), "\n".join(problems[:5]))
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_run_by_front_logs_signals_and_parent_death():
     """When the front has taken over the teardown, it treats what arrives
     as the spec says for the teardown: SIGTERM and SIGALRM logged and
     ignored, the parent's death logged; the teardown completes."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     line = "%s -k 5 -T %s -- %s 2>%s; echo $? > %s" % (
         Q(SUP), Q(gated_teardown(d, m)), " ".join(Q(a) for a in ready_cmd(d)),
@@ -522,9 +485,9 @@ def test_teardown_run_by_front_logs_signals_and_parent_death():
     assert not problems, "missing stderr lines %r in:\n%s" % (problems, err(d))
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_not_after_success_by_default():
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     p = start(d, ["-T", record(m), "--", "true"])
     assert finish(p) == 0, err(d)
@@ -532,12 +495,12 @@ def test_teardown_not_after_success_by_default():
     assert err(d) == ""
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_not_run_when_command_never_started():
     """--parent-pid names a process that has died: parent death before
     COMMAND started -> 129, COMMAND not started, so no teardown (even
     though cancel is in --teardown-on)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     touched = os.path.join(d, "touched")
     p = start(d, ["--parent-pid=%d" % bb.dead_pid(), "-T", record(m), "--",
@@ -550,7 +513,7 @@ def test_teardown_not_run_when_command_never_started():
 # ------------------------------------------------------------ selections
 
 def _run_sel(events, cmd, timeout=None):
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     args = ["-k", "5", "-T", record(m)]
     if events is not None:
@@ -609,16 +572,16 @@ def _check_selection(events, cmd, timeout, rc_want, marker, stderr):
         match_lines(e, stderr)
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_selections():
     """Which outcomes run the teardown, for each --teardown-on."""
     bb.check_cases(SELECTIONS, _check_selection)
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_timeout_not_on_cancel():
     # Only timeout: a cancel does not run it.
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     p = start(d, ["-k", "5", "--teardown-on=timeout", "-T", record(m), "--"] + ready_cmd(d))
     wait_pid_file(os.path.join(d, "cmd"))
@@ -629,9 +592,9 @@ def test_teardown_on_timeout_not_on_cancel():
 
 # ------------------------------------------- environment, directory, stdin
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_environment_and_stdin():
-    d = tmpdir()
+    d = bb.tmpdir()
     work = os.path.join(d, "work")
     os.mkdir(work)
     envf, pwdf, stdinf, sessf, dataf = (os.path.join(d, n) for n in
@@ -671,9 +634,9 @@ def test_teardown_environment_and_stdin():
     assert pid == sid, "the teardown is not in a session of its own: %s" % bb.read(sessf)
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_cwd_is_root_when_start_dir_removed():
-    d = tmpdir()
+    d = bb.tmpdir()
     work = os.path.join(d, "work")
     os.mkdir(work)
     with open(os.path.join(work, "some-file"), "w") as f:
@@ -693,12 +656,12 @@ def test_teardown_cwd_is_root_when_start_dir_removed():
 
 # ---------------------------------------------------- ordering and bounds
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_starts_after_whole_tree_gone():
     """COMMAND's tree has a TERM-ignoring setsid grandchild that writes
     "alive" every 50 ms: the teardown starts only once it is dead (its pid
     is not alive, and the file does not grow in the next 300 ms)."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     alive_f, gpid_f, probe = (os.path.join(d, n) for n in ("alive", "gpid", "probe"))
     inner = ("trap '' TERM; echo $$ > %s; while :; do echo alive >> %s; sleep 0.05; done"
@@ -730,9 +693,9 @@ def test_teardown_starts_after_whole_tree_gone():
     ])
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_hanging_is_killed_at_deadline():
-    d = tmpdir()
+    d = bb.tmpdir()
     tpid_f, tg_f = os.path.join(d, "tpid"), os.path.join(d, "tgpid")
     td = ("echo $$ > %s; setsid sh -c \"trap '' TERM; echo \\$\\$ > %s; exec sleep 1000\" & "
           "while [ ! -s %s ]; do sleep 0.01; done; sleep 1000" % (Q(tpid_f), Q(tg_f), Q(tg_f)))
@@ -752,9 +715,9 @@ def test_teardown_hanging_is_killed_at_deadline():
     ])
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_hanging_after_success_gives_123():
-    d = tmpdir()
+    d = bb.tmpdir()
     p = start(d, ["-k", "0.2", "--teardown-on=success", "--teardown-timeout=0.5",
                   "-T", "trap '' TERM; sleep 1000", "--", "true"])
     rc = finish(p)
@@ -767,10 +730,10 @@ def test_teardown_hanging_after_success_gives_123():
     ])
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_failure_reported_and_status():
     def check(args, rc_want, stderr, whole):
-        d = tmpdir()
+        d = bb.tmpdir()
         rc = finish(start(d, args))
         assert rc == rc_want, (rc, err(d))
         if whole:
@@ -796,9 +759,9 @@ def test_teardown_failure_reported_and_status():
     ], check)
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_leftovers_stopped_when_main_exits():
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     bg1, bg2 = os.path.join(d, "bg1"), os.path.join(d, "bg2")
     # A plain background child, and a setsid'd one that ignores SIGTERM.
@@ -820,12 +783,12 @@ def test_teardown_leftovers_stopped_when_main_exits():
     ])
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_survives_broken_stderr():
     """supervise's stderr is a pipe whose reader is gone: a teardown that
     writes a lot still completes, supervise exits with the run's status,
     and the log file gets all of the output."""
-    d = tmpdir()
+    d = bb.tmpdir()
     m, log = os.path.join(d, "marker"), os.path.join(d, "log")
     r, w = os.pipe()
     os.close(r)
@@ -844,9 +807,9 @@ def test_teardown_survives_broken_stderr():
     assert re.fullmatch(r"supervise: teardown finished in %s \(exit 0\)" % DUR, ll[-1]), ll[-1]
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_quiet():
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     p = start(d, ["-q", "-t", "0.2", "-T", record(m), "--", "sleep", "1000"])
     assert finish(p) == 124, err(d)
@@ -867,9 +830,9 @@ def test_teardown_quiet():
 
 # ------------------------------------------------ signals during the teardown
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_signals_during_teardown_ignored():
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     p = start(d, ["-k", "5", "-T", gated_teardown(d, m), "--"] + ready_cmd(d))
     wait_pid_file(os.path.join(d, "cmd"))
@@ -897,9 +860,9 @@ def test_teardown_signals_during_teardown_ignored():
     ])
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_parent_death_during_teardown():
-    d = tmpdir()
+    d = bb.tmpdir()
     m = os.path.join(d, "marker")
     line = "%s -k 5 -T %s -- %s 2>%s; echo $? > %s" % (
         Q(SUP), Q(gated_teardown(d, m)), " ".join(Q(a) for a in ready_cmd(d)),
@@ -922,9 +885,9 @@ def test_teardown_parent_death_during_teardown():
 
 # ------------------------------------------------------------ the log file
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_log_content_appended():
-    d = tmpdir()
+    d = bb.tmpdir()
     log = os.path.join(d, "td.log")
     umask = lambda: os.umask(0o022)  # noqa: E731
     t0 = time.time()
@@ -962,9 +925,9 @@ def test_teardown_log_content_appended():
     has_line(err(d), r"second-out")
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_log_unopenable():
-    d = tmpdir()
+    d = bb.tmpdir()
     log = os.path.join(d, "no-such-dir", "td.log")
     touched = os.path.join(d, "touched")
     r = bb.run(["--teardown-log=" + log, "-T", "true", "--", "touch", touched])
@@ -973,9 +936,9 @@ def test_teardown_log_unopenable():
     assert not os.path.exists(touched), "COMMAND ran"
 
 
-@teardown_test
+@bb.default_signal_state
 def test_teardown_on_bad_event_words():
-    d = tmpdir()
+    d = bb.tmpdir()
     touched = os.path.join(d, "touched")
 
     def check(opt, word):
@@ -1112,13 +1075,13 @@ def _storm_once(i, rng, base):
 
 
 @bb.time_limit(300)
-@teardown_test
+@bb.default_signal_state
 def test_teardown_signal_storm():
     """TERM, INT, HUP, ALRM and USR1 at random moments to the front, from
     the run until supervise exits (across the stop and the teardown), 200
     runs in batches of 4: exactly one teardown when due, none when not,
     only documented statuses and messages, nothing left behind."""
-    base = tmpdir()
+    base = bb.tmpdir()
     seed = int(os.environ.get("SUPERVISE_STORM_SEED", str(int(time.time() * 1000))))
     master = random.Random(seed)
     problems = []
