@@ -624,9 +624,11 @@ def test_etcd_libraries_loaded_only_when_needed():
         sup = bb.supervisor_of(p.pid)
         assert libs(p.pid) == ["libcurl", "libjson-c"], libs(p.pid)
         assert libs(sup) == ["libcurl", "libjson-c"], libs(sup)
-        # COMMAND inherits no connection to etcd.
-        cmd = [c2 for c2 in bb.children(sup) if "sleep" in bb.cmdline(c2)]
-        assert cmd, bb.children(sup)
+        # COMMAND inherits no connection to etcd.  "up" comes before
+        # the exec of sleep: its command line is polled for.
+        cmd = bb.wait_for(lambda: [c2 for c2 in bb.children(sup)
+                                   if bb.cmdline(c2) == "sleep 60"], 30,
+                          what="COMMAND's exec of sleep")
         fds = os.listdir("/proc/%d/fd" % cmd[0])
         socks = [f for f in fds if os.readlink("/proc/%d/fd/%s" % (
             cmd[0], f)).startswith("socket:")]
