@@ -264,8 +264,8 @@ make_one(struct cgroup *cg, const char *parent, const char *rel_parent,
 int
 cgroup_make_set(struct cgroup_set *set, pid_t front, bool teardown)
 {
-	char mnt[1024], own[2048], base[4096], rel[4096];
-	unsigned long long ns, started;
+	char mnt[1024], own[2048], rel[4096];
+	unsigned long long started;
 	int err, n;
 
 	cgroup_set_init(set);
@@ -280,27 +280,25 @@ cgroup_make_set(struct cgroup_set *set, pid_t front, bool teardown)
 		snprintf(set->why, sizeof(set->why), "no cgroup v2 hierarchy");
 		return -1;
 	}
-	n = snprintf(base, sizeof(base), "%s%s", mnt, own);
+	n = snprintf(set->base, sizeof(set->base), "%s%s", mnt, own);
 	if (n < 0 || (size_t)n >= sizeof(set->base) - 100) {
 		snprintf(set->why, sizeof(set->why), "cgroup path too long");
 		return -1;
 	}
-	ns = pid_ns();
-	snprintf(set->base, sizeof(set->base), "%s", base);
-	set->ns = ns;
+	set->ns = pid_ns();
 	started = start_time(front);
 	snprintf(set->parent, sizeof(set->parent),
-		 "%.3900s/" PREFIX "%llu.%d.%llu", base, ns, (int)front,
-		 started);
+		 "%.3900s/" PREFIX "%llu.%d.%llu", set->base, set->ns,
+		 (int)front, started);
 	if (mkdir(set->parent, 0755) < 0) {
 		snprintf(set->why, sizeof(set->why),
 			 "cannot make a cgroup in "
 			 "%.300s: %s",
-			 base, strerror(errno));
+			 set->base, strerror(errno));
 		return -1;
 	}
-	snprintf(rel, sizeof(rel), "%.2000s/" PREFIX "%llu.%d.%llu", own, ns,
-		 (int)front, started);
+	snprintf(rel, sizeof(rel), "%.2000s/" PREFIX "%llu.%d.%llu", own,
+		 set->ns, (int)front, started);
 	if (make_one(&set->run, set->parent, rel, "run") < 0 ||
 	    (teardown &&
 	     make_one(&set->teardown, set->parent, rel, "teardown") < 0)) {

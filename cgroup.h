@@ -39,9 +39,10 @@ struct cgroup_set {
 
 /*
  * Makes the run's cgroups; the teardown's only with teardown (a run
- * without a teardown command has no use for it).  front and its start time name
- * the parent.  Returns 0 with set->active, or -1 with set->why saying
- * why not (nothing made).
+ * without a teardown command has no use for it).  front and its start
+ * time name the parent.  Returns 0 with set->active, or -1 with set->why
+ * saying why not (nothing made; set->base and set->ns are kept, for
+ * cgroup_remove_leftovers(), once the hierarchy was found).
  */
 int cgroup_make_set(struct cgroup_set *set, pid_t front, bool teardown);
 

@@ -994,16 +994,23 @@ failed_request(struct rlock *l, uint64_t now)
 	l->retry_at = l->failures % l->u.n == 0 ? now + 500 * MS : now;
 }
 
+/* Ends the lock's requests; none of them is done. */
+static void
+end_requests(struct rlock *l)
+{
+	req_end(l->s, &l->op);
+	req_end(l->s, &l->ka);
+	req_end(l->s, &l->chk);
+	l->op.done = l->ka.done = l->chk.done = false;
+}
+
 /* Our key is gone (the lease expired while we waited): start over. */
 static void
 start_over(struct rlock *l)
 {
 	log_debug("lease of lock %s lost while waiting; taking it again",
 		  l->url);
-	req_end(l->s, &l->op);
-	req_end(l->s, &l->ka);
-	req_end(l->s, &l->chk);
-	l->op.done = l->ka.done = l->chk.done = false;
+	end_requests(l);
 	l->lease = 0;
 	l->phase = PH_GRANT;
 }
@@ -1578,11 +1585,7 @@ remote_attach(struct remote_set *s, struct loop *lp)
 	if (s->multi != NULL) {
 		/* Dropped requests are made again in the next loop. */
 		for (i = 0; i < s->n; i++) {
-			req_end(s, &s->v[i].op);
-			req_end(s, &s->v[i].ka);
-			req_end(s, &s->v[i].chk);
-			s->v[i].op.done = s->v[i].ka.done = false;
-			s->v[i].chk.done = false;
+			end_requests(&s->v[i]);
 			s->v[i].ka_next = 0;
 		}
 		rlib->multi_cleanup(s->multi);
@@ -1638,11 +1641,7 @@ stop_all(struct remote_set *s)
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
-		req_end(s, &s->v[i].op);
-		req_end(s, &s->v[i].ka);
-		req_end(s, &s->v[i].chk);
-		s->v[i].op.done = s->v[i].ka.done = false;
-		s->v[i].chk.done = false;
+		end_requests(&s->v[i]);
 		s->v[i].lost = true;
 	}
 }

@@ -296,7 +296,7 @@ def remove_tmpdirs():
         shutil.rmtree(d, ignore_errors=True)
         if os.path.lexists(d):
             subprocess.run(["chattr", "-R", "-i", d], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=False)
+                           stderr=subprocess.DEVNULL, check=False, timeout=60)
             shutil.rmtree(d, ignore_errors=True)
     _made[:] = [(pid, d) for pid, d in _made if pid != os.getpid()]
 
