@@ -50,11 +50,12 @@ class Trace:
     def __init__(self, path):
         self.calls = {"front": [], "supervisor": [], "command": [],
                       "other": []}
-        role, front = {}, None
-        execd = set()
-        self.supervisor = None
         with open(path) as f:
             lines = f.read().splitlines()
+        # The calls in the order they began, a resumed call's end joined
+        # to its start.  Roles come after: under load a child's first
+        # calls are printed before its parent's clone has returned.
+        seq, last = [], {}
         for line in lines:
             m = _LINE.match(line)
             if m is None:
@@ -62,29 +63,31 @@ class Trace:
             pid = int(m.group(1))
             name = m.group(2) or m.group(3)
             name = "openat" if name == "open" else name
-            text = m.group(4)
-            if front is None:
-                front = pid
-                role[pid] = "front"
-            who = "other" if pid in execd else role.get(pid, "other")
             if m.group(2) is None:
-                self.calls[who].append((name, text))
-            else:
-                # A resumed call: its end belongs to the call listed.
-                if self.calls[who]:
-                    last = self.calls[who][-1]
-                    self.calls[who][-1] = (last[0], last[1] + text)
+                seq.append([pid, name, m.group(4)])
+                last[pid] = seq[-1]
+            elif pid in last:
+                last[pid][2] += m.group(4)
+        front = seq[0][0] if seq else None
+        first_child = {}
+        for pid, name, text in seq:
             ret = re.search(r"= (\d+)$", text)
             if name in ("clone", "clone3", "fork", "vfork") and \
                     ret is not None:
-                child = int(ret.group(1))
-                if who == "front" and "supervisor" not in role.values():
-                    role[child] = "supervisor"
-                    self.supervisor = child
-                elif who == "supervisor" and "command" not in role.values():
-                    role[child] = "command"
-            if name == "execve" and who == "command" and text.endswith("= 0"):
-                execd.add(pid)
+                first_child.setdefault(pid, int(ret.group(1)))
+        self.supervisor = first_child.get(front)
+        command = first_child.get(self.supervisor)
+        role = {front: "front", self.supervisor: "supervisor",
+                command: "command"}
+        execd = False
+        for pid, name, text in seq:
+            who = role.get(pid, "other")
+            if who == "command" and execd:
+                who = "other"
+            self.calls[who].append((name, text))
+            if who == "command" and name == "execve" and \
+                    text.endswith("= 0"):
+                execd = True
 
     def walks(self, who):
         """The process's system calls cut where each walk through /proc
